@@ -1,0 +1,12 @@
+# Every dependency comes from Debian 12 packages (scripts/install-deps).
+find_package(Threads REQUIRED)
+find_package(Boost 1.81 REQUIRED COMPONENTS json)
+find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(spdlog REQUIRED)
+if(BSKY_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+find_package(fmt REQUIRED)

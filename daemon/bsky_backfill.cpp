@@ -1,0 +1,237 @@
+// bsky-backfill: the one-shot CLI. Wiring only: arguments and output.
+#include "backfill/classify.hpp"
+#include "cbor/dag_json.hpp"
+#include "common.hpp"
+#include "config/config.hpp"
+#include "repo/repo_reader.hpp"
+#include "resolve/did_document.hpp"
+#include "syntax/syntax.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+using namespace bsky;
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: bsky-backfill <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run      backfill DIDs into type-specific queues (see `bsky-backfill run --help`)\n"
+    "  inspect  verify and decode a CAR file offline (see `bsky-backfill inspect --help`)\n"
+    "\n"
+    "options:\n"
+    "  --help     this text\n"
+    "  --version  print the version\n";
+
+constexpr const char* run_usage =
+    "usage: bsky-backfill run --dids did1,did2 [--dids-file F] [--batch-size 50]\n"
+    "         [--start-timestamp TS] [--end-timestamp TS] [--types post,like,...]\n"
+    "         [--config F] [--plc-url URL] [--output sqlite|jsonl|nats] [--output-dir DIR]\n";
+
+constexpr const char* inspect_usage =
+    "usage: bsky-backfill inspect FILE.car [--did DID] [--key did:key:z... | --did-doc DOC.json]\n"
+    "         [--format raw|pipeline] [--allow-partial]\n"
+    "\n"
+    "Verifies every block hash, the commit (and its signature when a key or DID\n"
+    "document is given) and the MST, then prints one JSON line per record in key\n"
+    "order to stdout and a summary line to stderr. Exit 1 on a corrupt file or a\n"
+    "failed signature.\n";
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path + ": cannot open");
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Writes raw-format lines (SPEC §6) to stdout.
+class raw_printer final : public repo::record_sink {
+public:
+    explicit raw_printer(backfill::time_range range) : range_(range) {}
+
+    std::error_code on_commit(const repo::commit_info& c) override {
+        did_ = c.did;
+        rev_ = c.rev;
+        return {};
+    }
+
+    std::error_code on_record(const repo::record_view& r) override {
+        line_.clear();
+        line_ += "{\"uri\":";
+        cbor::write_json_string("at://" + did_ + "/" + std::string(r.path), line_);
+        line_ += ",\"cid\":\"";
+        line_ += r.id.to_string();
+        line_ += "\",\"author\":";
+        cbor::write_json_string(did_, line_);
+        line_ += ",\"collection\":";
+        cbor::write_json_string(r.collection, line_);
+        line_ += ",\"rkey\":";
+        cbor::write_json_string(r.rkey, line_);
+        line_ += ",\"record_type\":";
+        cbor::write_json_string(backfill::record_type(r.collection, r.value), line_);
+        line_ += ",\"synctimestamp\":";
+        auto sync = backfill::compute_synctimestamp(r.value["createdAt"], range_);
+        if (sync.value) cbor::write_json_string(*sync.value, line_);
+        else line_ += "null";
+        line_ += ",\"rev\":";
+        cbor::write_json_string(rev_, line_);
+        line_ += ",\"record\":";
+        cbor::write_dag_json(r.value, line_);
+        line_ += "}\n";
+        if (std::fwrite(line_.data(), 1, line_.size(), stdout) != line_.size())
+            return std::make_error_code(std::errc::io_error);
+        return {};
+    }
+
+private:
+    backfill::time_range range_;
+    std::string did_, rev_, line_;
+};
+
+int inspect(daemon::arg_cursor& args) {
+    std::string file, did, key_text, did_doc_path, format = "raw";
+    bool allow_partial = false;
+    while (!args.done()) {
+        if (args.take("--help")) {
+            std::fputs(inspect_usage, stdout);
+            return 0;
+        }
+        if (args.take("--did")) did = args.value();
+        else if (args.take("--key")) key_text = args.value();
+        else if (args.take("--did-doc")) did_doc_path = args.value();
+        else if (args.take("--format")) format = args.value();
+        else if (args.take("--allow-partial")) allow_partial = true;
+        else if (!args.peek().starts_with("--") && file.empty()) {
+            file = std::string(args.peek());
+            args.take(args.peek());
+        } else throw daemon::usage_error{"inspect: unexpected argument '" + std::string(args.peek()) + "'"};
+    }
+    if (file.empty()) throw daemon::usage_error{"inspect needs a CAR file"};
+    if (!key_text.empty() && !did_doc_path.empty()) throw daemon::usage_error{"inspect takes --key or --did-doc, not both"};
+    if (format == "pipeline")
+        throw daemon::usage_error{"inspect --format pipeline is not available yet in this build; use --format raw"};
+    if (format != "raw") throw daemon::usage_error{"--format must be raw or pipeline, not '" + format + "'"};
+    if (!did.empty() && !syntax::is_did(did)) throw daemon::usage_error{"--did '" + did + "' is not a DID"};
+
+    repo::reader_options options;
+    options.expected_did = did;
+    options.allow_partial = allow_partial;
+    if (!key_text.empty()) {
+        options.key = crypto::parse_did_key(key_text);
+        if (!options.key) throw daemon::usage_error{"--key '" + key_text + "' is not a did:key of a secp256k1 or P-256 key"};
+    }
+    if (!did_doc_path.empty()) {
+        std::string why;
+        auto doc = resolve::parse_did_document(read_file(did_doc_path), did, why);
+        if (!doc) {
+            std::fprintf(stderr, "bsky-backfill inspect: %s: %s\n", did_doc_path.c_str(), why.c_str());
+            return 1;
+        }
+        if (!doc->signing_key) {
+            std::fprintf(stderr, "bsky-backfill inspect: %s: the DID document has no #atproto signing key\n", did_doc_path.c_str());
+            return 1;
+        }
+        options.key = doc->signing_key;
+        if (options.expected_did.empty()) options.expected_did = doc->did;
+    }
+
+    auto cfg = config::defaults();
+    raw_printer printer({cfg.time_range.start_time, cfg.time_range.end_time});
+    static char out_buffer[1 << 20];
+    std::setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
+
+    std::FILE* in = std::fopen(file.c_str(), "rb");
+    if (!in) {
+        std::fprintf(stderr, "bsky-backfill inspect: %s: cannot open: %s\n", file.c_str(), std::strerror(errno));
+        return 1;
+    }
+    auto started = std::chrono::steady_clock::now();
+    repo::repo_reader reader(printer, options);
+    std::vector<std::uint8_t> chunk(1 << 16);
+    std::error_code ec;
+    while (!ec) {
+        auto n = std::fread(chunk.data(), 1, chunk.size(), in);
+        if (n == 0) break;
+        ec = reader.put({chunk.data(), n});
+    }
+    bool read_error = std::ferror(in);
+    std::fclose(in);
+    if (!ec && !read_error) ec = reader.finish();
+    std::fflush(stdout);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    auto stats = reader.stats();
+    const auto& commit = reader.commit();
+    auto signature = commit ? commit->signature : repo::signature_state::unverified;
+    std::fprintf(stderr,
+                 "{\"file\":\"%s\",\"did\":\"%s\",\"rev\":\"%s\",\"blocks\":%llu,\"records\":%llu,\"mst_nodes\":%llu,"
+                 "\"bytes\":%llu,\"seconds\":%.6f,\"missing\":%llu,\"signature\":\"%s\"}\n",
+                 file.c_str(), commit ? commit->did.c_str() : "", commit ? commit->rev.c_str() : "",
+                 static_cast<unsigned long long>(stats.blocks), static_cast<unsigned long long>(stats.records),
+                 static_cast<unsigned long long>(stats.mst_nodes), static_cast<unsigned long long>(stats.bytes), seconds,
+                 static_cast<unsigned long long>(stats.missing), std::string(repo::to_string(signature)).c_str());
+    for (const auto& m : reader.missing()) std::fprintf(stderr, "bsky-backfill inspect: %s: missing %s\n", file.c_str(), m.c_str());
+    if (read_error) {
+        std::fprintf(stderr, "bsky-backfill inspect: %s: read error\n", file.c_str());
+        return 1;
+    }
+    if (ec) {
+        std::fprintf(stderr, "bsky-backfill inspect: %s: %s\n", file.c_str(), reader.error_message().c_str());
+        return 1;
+    }
+    return 0;
+}
+
+int run_command(daemon::arg_cursor& args) {
+    while (!args.done()) {
+        if (args.take("--help")) {
+            std::fputs(run_usage, stdout);
+            return 0;
+        }
+        if (args.take("--dids") || args.take("--dids-file") || args.take("--batch-size") ||
+            args.take("--start-timestamp") || args.take("--end-timestamp") || args.take("--types") ||
+            args.take("--config") || args.take("--plc-url") || args.take("--output") || args.take("--output-dir")) {
+            args.value();
+            continue;
+        }
+        throw daemon::usage_error{"run: unknown argument '" + std::string(args.peek()) + "'"};
+    }
+    std::fputs("bsky-backfill run: the backfill pipeline is not part of this build yet\n", stderr);
+    return 1;
+}
+
+int main_impl(int argc, char** argv) {
+    daemon::arg_cursor args(argc, argv, 1);
+    if (args.done()) throw daemon::usage_error{"missing command (run or inspect)"};
+    if (args.take("--help") || args.take("-h")) {
+        std::fputs(usage_text, stdout);
+        return 0;
+    }
+    if (args.take("--version")) {
+        std::printf("bsky-backfill %s\n", BSKY_VERSION);
+        return 0;
+    }
+    if (args.take("inspect")) return inspect(args);
+    if (args.take("run")) return run_command(args);
+    throw daemon::usage_error{"unknown command '" + std::string(args.peek()) + "'"};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return main_impl(argc, argv);
+    } catch (const daemon::usage_error& e) {
+        std::fprintf(stderr, "bsky-backfill: %s (see --help)\n", e.message.c_str());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bsky-backfill: %s\n", e.what());
+        return 1;
+    }
+}

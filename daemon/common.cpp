@@ -1,0 +1,50 @@
+#include "common.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace bsky::daemon {
+
+namespace {
+spdlog::level::level_enum to_spdlog(log::level lvl) {
+    return static_cast<spdlog::level::level_enum>(static_cast<int>(lvl));
+}
+}  // namespace
+
+log::logger& stderr_logger() {
+    static auto sink = [] {
+        auto l = spdlog::stderr_color_st("bsky");
+        // journald timestamps each line; a terminal user sees the level.
+        l->set_pattern("%^%l%$: %v");
+        l->set_level(spdlog::level::trace);
+        return l;
+    }();
+    static log::logger logger{[](log::level lvl, std::string_view msg) { sink->log(to_spdlog(lvl), msg); }};
+    return logger;
+}
+
+bool arg_cursor::take(std::string_view name) {
+    if (done()) return false;
+    auto arg = args_[index_];
+    if (arg == name) {
+        option_ = name;
+        inline_value_.reset();
+        ++index_;
+        return true;
+    }
+    if (arg.size() > name.size() && arg.starts_with(name) && arg[name.size()] == '=') {
+        option_ = name;
+        inline_value_ = std::string(arg.substr(name.size() + 1));
+        ++index_;
+        return true;
+    }
+    return false;
+}
+
+std::string arg_cursor::value() {
+    if (inline_value_) return *std::exchange(inline_value_, std::nullopt);
+    if (done()) throw usage_error{std::string(option_) + " needs a value"};
+    return std::string(args_[index_++]);
+}
+
+}  // namespace bsky::daemon

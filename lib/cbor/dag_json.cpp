@@ -1,0 +1,108 @@
+#include "cbor/dag_json.hpp"
+
+#include "cid/multibase.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+namespace bsky::cbor {
+
+void write_json_string(std::string_view s, std::string& out) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t run = 0;  // start of the pending run of bytes that need no escaping
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                out += "\\u00";
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 15]);
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out.push_back('"');
+}
+
+void write_dag_json(value_ref v, std::string& out) {
+    const node& n = v.doc()->at(v.index());
+    switch (n.type) {
+        case kind::null: out += "null"; return;
+        case kind::boolean: out += n.flag ? "true" : "false"; return;
+        case kind::unsigned_int:
+        case kind::negative_int: {
+            char buf[24];
+            char* p = buf;
+            if (n.type == kind::negative_int) {
+                *p++ = '-';
+                // -1 - n, printed as the magnitude n + 1 without overflow.
+                if (n.number == UINT64_MAX) {
+                    out.append("-18446744073709551616");
+                    return;
+                }
+                auto r = std::to_chars(p, buf + sizeof buf, n.number + 1);
+                out.append(buf, r.ptr);
+            } else {
+                auto r = std::to_chars(p, buf + sizeof buf, n.number);
+                out.append(buf, r.ptr);
+            }
+            return;
+        }
+        case kind::float64: {
+            char buf[32];
+            auto r = std::to_chars(buf, buf + sizeof buf, n.real);
+            out.append(buf, r.ptr);
+            return;
+        }
+        case kind::string: write_json_string({reinterpret_cast<const char*>(n.data), n.size}, out); return;
+        case kind::bytes:
+            out += "{\"$bytes\":\"";
+            out += cid::base64_encode({n.data, n.size});
+            out += "\"}";
+            return;
+        case kind::link: {
+            out += "{\"$link\":\"";
+            auto c = cid::cid::from_bytes({n.data, n.size});
+            out += c ? c->to_string() : std::string{};
+            out += "\"}";
+            return;
+        }
+        case kind::array: {
+            out.push_back('[');
+            bool first = true;
+            for (auto child : v) {
+                if (!first) out.push_back(',');
+                first = false;
+                write_dag_json(child, out);
+            }
+            out.push_back(']');
+            return;
+        }
+        case kind::map: {
+            out.push_back('{');
+            bool first = true;
+            for (auto it = v.begin(); it != v.end(); ++it) {
+                if (!first) out.push_back(',');
+                first = false;
+                write_json_string((*it).as_string(), out);
+                out.push_back(':');
+                ++it;
+                write_dag_json(*it, out);
+            }
+            out.push_back('}');
+            return;
+        }
+    }
+}
+
+}  // namespace bsky::cbor

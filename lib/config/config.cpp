@@ -1,0 +1,399 @@
+#include "config/config.hpp"
+
+#include "syntax/datetime.hpp"
+#include "syntax/syntax.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+namespace bsky::config {
+
+namespace {
+
+// Walks one YAML mapping, binding known keys to fields and reporting the first
+// unknown key, wrong type or bad value with its dotted path and line.
+class map_reader {
+public:
+    map_reader(const YAML::Node& node, std::string path, const std::string& source)
+        : node_(node), path_(std::move(path)), source_(source) {
+        if (node_ && !node_.IsNull() && !node_.IsMap())
+            fail(node_, path_.empty() ? "the document" : path_, "expected a mapping of keys");
+    }
+
+    // Reports keys that no get()/section() call asked for.
+    ~map_reader() noexcept(false) {
+        if (std::uncaught_exceptions() > 0 || !node_ || !node_.IsMap()) return;
+        for (const auto& kv : node_) {
+            auto key = kv.first.as<std::string>();
+            if (!seen_.contains(key))
+                fail(kv.first, dotted(key), "unknown key (see config/bsky-backfill.yaml for the keys that exist)");
+        }
+    }
+
+    map_reader section(const std::string& key) {
+        seen_.insert(key);
+        return map_reader(child(key), dotted(key), source_);
+    }
+
+    template <class T, class Parse>
+    void get(const std::string& key, T& field, Parse&& parse) {
+        seen_.insert(key);
+        auto value = child(key);
+        if (!value || value.IsNull()) return;  // absent or `~`: keep the default
+        std::string why;
+        if (!parse(value, field, why)) fail(value, dotted(key), why);
+    }
+
+    [[noreturn]] void fail(const YAML::Node& at, const std::string& key, const std::string& why) const {
+        std::ostringstream msg;
+        msg << source_;
+        if (at.Mark().line >= 0) msg << ':' << at.Mark().line + 1;
+        msg << ": " << key << ": " << why;
+        throw config_error(msg.str());
+    }
+
+private:
+    YAML::Node child(const std::string& key) const {
+        if (!node_ || !node_.IsMap()) return YAML::Node();
+        return node_[key];
+    }
+    std::string dotted(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+    YAML::Node node_;
+    std::string path_;
+    const std::string& source_;
+    std::set<std::string> seen_;
+};
+
+std::string scalar_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : std::string{}; }
+
+auto as_string = [](const YAML::Node& n, std::string& out, std::string& why) {
+    if (!n.IsScalar()) {
+        why = "expected a string";
+        return false;
+    }
+    out = n.Scalar();
+    return true;
+};
+
+auto as_path = [](const YAML::Node& n, std::filesystem::path& out, std::string& why) {
+    std::string s;
+    if (!as_string(n, s, why)) return false;
+    if (s.empty()) {
+        why = "must not be empty";
+        return false;
+    }
+    out = s;
+    return true;
+};
+
+auto as_bool = [](const YAML::Node& n, bool& out, std::string& why) {
+    auto s = scalar_text(n);
+    if (s == "true" || s == "yes" || s == "on") out = true;
+    else if (s == "false" || s == "no" || s == "off") out = false;
+    else {
+        why = "expected true or false, got '" + s + "'";
+        return false;
+    }
+    return true;
+};
+
+auto as_count = [](const YAML::Node& n, std::uint32_t& out, std::string& why) {
+    auto s = scalar_text(n);
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long v = s.empty() || s[0] == '-' ? 0 : std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || s[0] == '-' || !end || *end != '\0' || errno != 0 || v == 0 ||
+        v > std::numeric_limits<std::uint32_t>::max()) {
+        why = "expected a whole number of at least 1, got '" + s + "'";
+        return false;
+    }
+    out = static_cast<std::uint32_t>(v);
+    return true;
+};
+
+auto as_positive = [](const YAML::Node& n, double& out, std::string& why) {
+    auto s = scalar_text(n);
+    char* end = nullptr;
+    double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
+    if (s.empty() || !end || *end != '\0' || !std::isfinite(v) || v <= 0) {
+        why = "expected a number greater than 0, got '" + s + "'";
+        return false;
+    }
+    out = v;
+    return true;
+};
+
+auto as_bytes = [](const YAML::Node& n, std::uint64_t& out, std::string& why) {
+    auto s = scalar_text(n);
+    if (!parse_byte_size(s, out) || out == 0) {
+        why = "expected a size such as 4096, 64KiB, 64MiB or 2GiB, got '" + s + "'";
+        return false;
+    }
+    return true;
+};
+
+auto as_url = [](const YAML::Node& n, std::string& out, std::string& why) {
+    auto s = scalar_text(n);
+    if (!(s.starts_with("https://") || s.starts_with("http://")) || s.size() < 10) {
+        why = "expected an http:// or https:// URL, got '" + s + "'";
+        return false;
+    }
+    while (s.ends_with('/')) s.pop_back();
+    out = s;
+    return true;
+};
+
+}  // namespace
+
+bool parse_byte_size(std::string_view text, std::uint64_t& out) noexcept {
+    std::size_t i = 0;
+    double number = 0;
+    bool any = false, fraction = false;
+    double scale = 0.1;
+    for (; i < text.size(); ++i) {
+        char c = text[i];
+        if (c >= '0' && c <= '9') {
+            any = true;
+            if (fraction) {
+                number += (c - '0') * scale;
+                scale /= 10;
+            } else {
+                number = number * 10 + (c - '0');
+            }
+        } else if (c == '.' && !fraction) {
+            fraction = true;
+        } else {
+            break;
+        }
+    }
+    if (!any) return false;
+    auto unit = text.substr(i);
+    while (unit.starts_with(' ')) unit.remove_prefix(1);
+    double multiplier = 1;
+    struct suffix { std::string_view name; double factor; };
+    static constexpr suffix suffixes[] = {
+        {"", 1}, {"B", 1}, {"k", 1e3}, {"K", 1e3}, {"KB", 1e3}, {"kB", 1e3}, {"M", 1e6}, {"MB", 1e6},
+        {"G", 1e9}, {"GB", 1e9}, {"T", 1e12}, {"TB", 1e12}, {"KiB", 1024.0}, {"MiB", 1048576.0},
+        {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+    bool known = false;
+    for (const auto& sfx : suffixes) {
+        if (unit == sfx.name) {
+            multiplier = sfx.factor;
+            known = true;
+            break;
+        }
+    }
+    if (!known) return false;
+    double bytes = number * multiplier;
+    if (bytes >= 1.8e19) return false;
+    out = static_cast<std::uint64_t>(bytes);
+    return true;
+}
+
+config defaults() {
+    config cfg;
+    validate(cfg, "<defaults>");
+    return cfg;
+}
+
+void validate(config& cfg, const std::string& source) {
+    auto fail = [&](const std::string& key, const std::string& why) {
+        throw config_error(source + ": " + key + ": " + why);
+    };
+    auto start = syntax::parse_pipeline_timestamp(cfg.time_range.start);
+    if (!start) fail("time_range.start", "expected YYYY-MM-DD-HH:MM:SS (UTC), got '" + cfg.time_range.start + "'");
+    auto end = syntax::parse_pipeline_timestamp(cfg.time_range.end);
+    if (!end) fail("time_range.end", "expected YYYY-MM-DD-HH:MM:SS (UTC), got '" + cfg.time_range.end + "'");
+    if (*start > *end) fail("time_range", "start " + cfg.time_range.start + " is after end " + cfg.time_range.end);
+    cfg.time_range.start_time = *start;
+    cfg.time_range.end_time = *end;
+
+    if (cfg.record_types.empty()) fail("record_types", "must name at least one record type");
+    std::set<std::string> unique;
+    for (const auto& type : cfg.record_types) {
+        // A short type name (last NSID segment: post, like, profile...) or a full collection NSID.
+        bool short_name = !type.empty() && syntax::is_nsid("x.y." + type);
+        if (!short_name && !syntax::is_nsid(type))
+            fail("record_types", "'" + type + "' is neither a record type name (post, like, ...) nor a collection NSID");
+        if (!unique.insert(type).second) fail("record_types", "'" + type + "' is listed twice");
+    }
+    if (cfg.retries.backoff_base_seconds > cfg.retries.backoff_cap_seconds)
+        fail("retries.backoff_base_seconds", "must not exceed retries.backoff_cap_seconds");
+    if (cfg.rate_limits.max_concurrent_per_host > cfg.rate_limits.max_concurrent_fetches)
+        fail("rate_limits.max_concurrent_per_host", "must not exceed rate_limits.max_concurrent_fetches");
+    if (cfg.limits.max_block_bytes > cfg.limits.max_car_bytes)
+        fail("limits.max_block_bytes", "must not exceed limits.max_car_bytes");
+    if (cfg.limits.max_cbor_depth > 4096) fail("limits.max_cbor_depth", "must be at most 4096");
+    if (cfg.output.batch_size > 100000) fail("output.batch_size", "must be at most 100000");
+    if (auto colon = cfg.metrics_listen.rfind(':'); colon == std::string::npos || colon == 0 ||
+                                                    colon + 1 == cfg.metrics_listen.size())
+        fail("metrics.listen", "expected HOST:PORT, got '" + cfg.metrics_listen + "'");
+}
+
+config load_string(const std::string& text, const std::string& source) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        throw config_error(source + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+    }
+    config cfg;
+    {
+        map_reader top(root, "", source);
+        top.get("plc_url", cfg.plc_url, as_url);
+        top.get("spool_dir", cfg.spool_dir, as_path);
+        top.get("state_dir", cfg.state_dir, as_path);
+        top.get("verify_signatures", cfg.verify_signatures, as_bool);
+        top.get("incremental_sync", cfg.incremental_sync, as_bool);
+        top.get("allow_private_addresses", cfg.allow_private_addresses, as_bool);
+        top.get("log_level", cfg.log_level, [](const YAML::Node& n, log::level& out, std::string& why) {
+            if (log::parse_level(scalar_text(n), out)) return true;
+            why = "expected trace, debug, info, warn, error, critical or off, got '" + scalar_text(n) + "'";
+            return false;
+        });
+        top.get("record_types", cfg.record_types, [](const YAML::Node& n, std::vector<std::string>& out, std::string& why) {
+            if (!n.IsSequence()) {
+                why = "expected a list such as [post, reply, like]";
+                return false;
+            }
+            out.clear();
+            for (const auto& item : n) {
+                if (!item.IsScalar()) {
+                    why = "every entry must be a string";
+                    return false;
+                }
+                out.push_back(item.Scalar());
+            }
+            return true;
+        });
+        {
+            auto out = top.section("output");
+            out.get("kind", cfg.output.kind, [](const YAML::Node& n, output_kind& k, std::string& why) {
+                auto s = scalar_text(n);
+                if (s == "sqlite") k = output_kind::sqlite;
+                else if (s == "jsonl") k = output_kind::jsonl;
+                else if (s == "nats") k = output_kind::nats;
+                else {
+                    why = "expected sqlite, jsonl or nats, got '" + s + "'";
+                    return false;
+                }
+                return true;
+            });
+            out.get("format", cfg.output.format, [](const YAML::Node& n, output_format& f, std::string& why) {
+                auto s = scalar_text(n);
+                if (s == "pipeline") f = output_format::pipeline;
+                else if (s == "raw") f = output_format::raw;
+                else {
+                    why = "expected pipeline or raw, got '" + s + "'";
+                    return false;
+                }
+                return true;
+            });
+            out.get("dir", cfg.output.dir, as_path);
+            out.get("batch_size", cfg.output.batch_size, as_count);
+            out.get("jsonl_rotate_bytes", cfg.output.jsonl_rotate_bytes, as_bytes);
+            auto nats = out.section("nats");
+            nats.get("url", cfg.output.nats.url, as_string);
+            nats.get("stream", cfg.output.nats.stream, as_string);
+            nats.get("subject_prefix", cfg.output.nats.subject_prefix, as_string);
+        }
+        {
+            auto tr = top.section("time_range");
+            tr.get("start", cfg.time_range.start, as_string);
+            tr.get("end", cfg.time_range.end, as_string);
+            tr.get("mode", cfg.time_range.mode, [](const YAML::Node& n, time_range_mode& m, std::string& why) {
+                auto s = scalar_text(n);
+                if (s == "tag") m = time_range_mode::tag;
+                else if (s == "filter") m = time_range_mode::filter;
+                else {
+                    why = "expected tag or filter, got '" + s + "'";
+                    return false;
+                }
+                return true;
+            });
+        }
+        {
+            auto rl = top.section("rate_limits");
+            for (auto [name, bucket] : {std::pair{"pds", &cfg.rate_limits.pds}, std::pair{"plc", &cfg.rate_limits.plc}}) {
+                auto b = rl.section(name);
+                b.get("requests", bucket->requests, as_positive);
+                b.get("window_seconds", bucket->window_seconds, as_positive);
+                b.get("burst", bucket->burst, as_positive);
+            }
+            rl.get("default_pause_seconds", cfg.rate_limits.default_pause_seconds, as_positive);
+            rl.get("max_concurrent_fetches", cfg.rate_limits.max_concurrent_fetches, as_count);
+            rl.get("max_concurrent_per_host", cfg.rate_limits.max_concurrent_per_host, as_count);
+        }
+        {
+            auto r = top.section("retries");
+            r.get("max_attempts", cfg.retries.max_attempts, as_count);
+            r.get("backoff_base_seconds", cfg.retries.backoff_base_seconds, as_positive);
+            r.get("backoff_cap_seconds", cfg.retries.backoff_cap_seconds, as_positive);
+        }
+        {
+            auto l = top.section("limits");
+            l.get("max_car_bytes", cfg.limits.max_car_bytes, as_bytes);
+            l.get("max_block_bytes", cfg.limits.max_block_bytes, as_bytes);
+            l.get("spill_threshold_bytes", cfg.limits.spill_threshold_bytes, as_bytes);
+            l.get("max_did_document_bytes", cfg.limits.max_did_document_bytes, as_bytes);
+            l.get("max_cbor_depth", cfg.limits.max_cbor_depth, as_count);
+        }
+        {
+            auto t = top.section("timeouts");
+            t.get("connect_seconds", cfg.timeouts.connect_seconds, as_positive);
+            t.get("tls_handshake_seconds", cfg.timeouts.tls_handshake_seconds, as_positive);
+            t.get("response_headers_seconds", cfg.timeouts.response_headers_seconds, as_positive);
+            t.get("idle_body_seconds", cfg.timeouts.idle_body_seconds, as_positive);
+        }
+        {
+            auto r = top.section("resolve");
+            r.get("cache_ttl_seconds", cfg.resolve.cache_ttl_seconds, as_positive);
+            r.get("cache_max_entries", cfg.resolve.cache_max_entries, as_count);
+        }
+        {
+            auto tls = top.section("tls");
+            tls.get("ca_file", cfg.tls_ca_file, as_path);
+        }
+        {
+            auto m = top.section("metrics");
+            m.get("listen", cfg.metrics_listen, as_string);
+        }
+    }
+    validate(cfg, source);
+    return cfg;
+}
+
+config load_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw config_error(path.string() + ": cannot open the config file (does it exist and is it readable?)");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return load_string(text.str(), path.string());
+}
+
+std::vector<std::string> keys_needing_restart(const config& a, const config& b) {
+    std::vector<std::string> keys;
+    auto check = [&](bool differs, const char* key) {
+        if (differs) keys.emplace_back(key);
+    };
+    check(a.plc_url != b.plc_url, "plc_url");
+    check(a.spool_dir != b.spool_dir, "spool_dir");
+    check(a.state_dir != b.state_dir, "state_dir");
+    check(a.output.kind != b.output.kind, "output.kind");
+    check(a.output.format != b.output.format, "output.format");
+    check(a.output.dir != b.output.dir, "output.dir");
+    check(a.output.nats.url != b.output.nats.url, "output.nats.url");
+    check(a.output.nats.stream != b.output.nats.stream, "output.nats.stream");
+    check(a.output.nats.subject_prefix != b.output.nats.subject_prefix, "output.nats.subject_prefix");
+    check(a.tls_ca_file != b.tls_ca_file, "tls.ca_file");
+    check(a.metrics_listen != b.metrics_listen, "metrics.listen");
+    return keys;
+}
+
+}  // namespace bsky::config

@@ -1,0 +1,125 @@
+#pragma once
+// The YAML configuration (SPEC §4) as plain structs with documented defaults.
+// config/bsky-backfill.yaml documents every key; keep the two in step.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "log/log.hpp"
+
+namespace bsky::config {
+
+enum class output_kind { sqlite, jsonl, nats };
+enum class output_format { pipeline, raw };
+enum class time_range_mode { tag, filter };
+
+struct nats_params {
+    std::string url = "nats://127.0.0.1:4222";
+    std::string stream = "BACKFILL";
+    std::string subject_prefix = "backfill.records";
+};
+
+struct output_params {
+    output_kind kind = output_kind::sqlite;
+    output_format format = output_format::pipeline;
+    std::filesystem::path dir = "/var/lib/bsky-backfill/output";
+    std::uint32_t batch_size = 50;               ///< records per queue row / message batch
+    std::uint64_t jsonl_rotate_bytes = 256ull << 20;
+    nats_params nats;
+};
+
+struct time_range_params {
+    std::string start = "2024-09-27-00:00:00";  ///< pipeline format, UTC, inclusive
+    std::string end = "2024-12-02-00:00:00";    ///< pipeline format, UTC, inclusive
+    time_range_mode mode = time_range_mode::tag;
+    std::chrono::sys_seconds start_time{};      ///< parsed from start
+    std::chrono::sys_seconds end_time{};        ///< parsed from end
+};
+
+struct bucket_params {
+    double requests = 2700;   ///< tokens added per window
+    double window_seconds = 300;
+    double burst = 100;       ///< bucket capacity
+};
+
+struct rate_limit_params {
+    bucket_params pds{};
+    bucket_params plc{.requests = 500, .window_seconds = 300, .burst = 50};
+    double default_pause_seconds = 60;  ///< pause after a 429 without rate-limit headers
+    std::uint32_t max_concurrent_fetches = 32;
+    std::uint32_t max_concurrent_per_host = 4;
+};
+
+struct retry_params {
+    std::uint32_t max_attempts = 5;
+    double backoff_base_seconds = 1;
+    double backoff_cap_seconds = 120;
+};
+
+struct limit_params {
+    std::uint64_t max_car_bytes = 4ull << 30;
+    std::uint64_t max_block_bytes = 2ull << 20;
+    std::uint64_t spill_threshold_bytes = 64ull << 20;
+    std::uint64_t max_did_document_bytes = 64ull << 10;
+    std::uint32_t max_cbor_depth = 64;
+};
+
+struct timeout_params {
+    double connect_seconds = 10;
+    double tls_handshake_seconds = 10;
+    double response_headers_seconds = 30;
+    double idle_body_seconds = 60;  ///< no body bytes for this long aborts the fetch
+};
+
+struct resolve_params {
+    double cache_ttl_seconds = 3600;
+    std::uint32_t cache_max_entries = 100000;
+};
+
+struct config {
+    std::string plc_url = "https://plc.directory";
+    std::filesystem::path spool_dir = "/var/lib/bsky-backfill/spool";
+    std::filesystem::path state_dir = "/var/lib/bsky-backfill/state";
+    output_params output;
+    std::vector<std::string> record_types{"block", "follow", "like", "post", "reply", "repost"};
+    time_range_params time_range;
+    rate_limit_params rate_limits;
+    retry_params retries;
+    limit_params limits;
+    timeout_params timeouts;
+    resolve_params resolve;
+    bool verify_signatures = true;
+    bool incremental_sync = false;  ///< use getRepo?since={rev} when a previous rev is stored
+    bool allow_private_addresses = false;
+    std::filesystem::path tls_ca_file;  ///< added to the system trust store when set
+    std::string metrics_listen = "127.0.0.1:9464";
+    log::level log_level = log::level::info;
+};
+
+/// A configuration error; what() reads "FILE:LINE: dotted.key: reason".
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// Defaults with time_range parsed: what a run without a config file uses.
+config defaults();
+
+/// Loads and validates; throws config_error naming the file, line and key.
+config load_file(const std::filesystem::path& path);
+/// Same, from text; `source_name` stands for the file name in messages.
+config load_string(const std::string& yaml_text, const std::string& source_name = "<config>");
+
+/// Checks cross-field rules (start <= end, known record types...); throws config_error.
+void validate(config& cfg, const std::string& source_name = "<config>");
+
+/// Dotted keys whose change between two configs only takes effect after a restart.
+std::vector<std::string> keys_needing_restart(const config& running, const config& reloaded);
+
+/// Parses "64MiB", "1.5GB", "4096" (bytes); false when malformed.
+bool parse_byte_size(std::string_view text, std::uint64_t& out) noexcept;
+
+}  // namespace bsky::config

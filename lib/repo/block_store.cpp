@@ -1,0 +1,159 @@
+#include "repo/block_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace bsky::repo {
+
+namespace {
+constexpr std::uint64_t spilled_bit = 1ull << 63;
+constexpr int length_shift = 39;
+constexpr std::uint64_t offset_mask = (1ull << length_shift) - 1;
+constexpr std::uint64_t length_mask = (1ull << 24) - 1;
+constexpr std::size_t default_chunk = 1 << 20;
+// Memory offsets address (chunk index << 32 | offset in chunk).
+}  // namespace
+
+block_store::block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir)
+    : memory_limit_(memory_limit), spill_dir_(std::move(spill_dir)) {
+    slots_.resize(1024);
+}
+
+block_store::~block_store() {
+    if (spill_fd_ >= 0) ::close(spill_fd_);
+}
+
+void block_store::key_of(const cid::cid& id, std::uint64_t& k0, std::uint64_t& k1) noexcept {
+    auto d = id.digest();
+    std::uint8_t buf[16]{};
+    std::memcpy(buf, d.data(), std::min<std::size_t>(d.size(), 16));
+    std::memcpy(&k0, buf, 8);
+    std::memcpy(&k1, buf + 8, 8);
+    // 0,0 marks an empty slot; a real digest with that prefix is astronomically unlikely, but stay correct.
+    if (k0 == 0 && k1 == 0) k1 = 1;
+}
+
+const block_store::slot* block_store::find(std::uint64_t k0, std::uint64_t k1) const noexcept {
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(k0) & mask;; i = (i + 1) & mask) {
+        const slot& s = slots_[i];
+        if (s.key0 == 0 && s.key1 == 0) return nullptr;
+        if (s.key0 == k0 && s.key1 == k1) return &s;
+    }
+}
+
+void block_store::grow() {
+    std::vector<slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    std::size_t mask = slots_.size() - 1;
+    for (const slot& s : old) {
+        if (s.key0 == 0 && s.key1 == 0) continue;
+        std::size_t i = static_cast<std::size_t>(s.key0) & mask;
+        while (slots_[i].key0 != 0 || slots_[i].key1 != 0) i = (i + 1) & mask;
+        slots_[i] = s;
+    }
+}
+
+bool block_store::contains(const cid::cid& id) const noexcept {
+    std::uint64_t k0, k1;
+    key_of(id, k0, k1);
+    return find(k0, k1) != nullptr;
+}
+
+bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, std::error_code& ec) {
+    std::uint64_t k0, k1;
+    key_of(id, k0, k1);
+    if (find(k0, k1)) return false;
+    if (bytes.size() > length_mask) {
+        ec = std::make_error_code(std::errc::value_too_large);
+        return false;
+    }
+    if ((count_ + 1) * 4 > slots_.size() * 3) grow();
+
+    std::uint64_t location;
+    if (memory_bytes_ + bytes.size() <= memory_limit_) {
+        if (chunks_.empty() || chunk_used_ + bytes.size() > chunk_size_) {
+            chunk_size_ = std::max(default_chunk, bytes.size());
+            chunks_.emplace_back(new std::uint8_t[chunk_size_]);
+            chunk_used_ = 0;
+        }
+        std::memcpy(chunks_.back().get() + chunk_used_, bytes.data(), bytes.size());
+        std::uint64_t chunk_index = chunks_.size() - 1;
+        location = (chunk_index << 24) | chunk_used_;  // 24 bits of in-chunk offset are enough for 16 MiB chunks
+        chunk_used_ += bytes.size();
+        memory_bytes_ += bytes.size();
+    } else {
+        if (spill_fd_ < 0) {
+            auto dir = spill_dir_.empty() ? std::filesystem::temp_directory_path() : spill_dir_;
+            // O_TMPFILE: the file has no name, so a crash leaves nothing behind.
+            spill_fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+            if (spill_fd_ < 0) {
+                auto pattern = (dir / "bsky-backfill-spill-XXXXXX").string();
+                spill_fd_ = ::mkstemp(pattern.data());
+                if (spill_fd_ >= 0) ::unlink(pattern.c_str());
+            }
+            if (spill_fd_ < 0) {
+                ec = std::error_code(errno, std::generic_category());
+                return false;
+            }
+        }
+        std::uint64_t offset = spilled_bytes_;
+        if (offset > offset_mask) {
+            ec = std::make_error_code(std::errc::file_too_large);
+            return false;
+        }
+        std::size_t done = 0;
+        while (done < bytes.size()) {
+            auto n = ::pwrite(spill_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                ec = std::error_code(errno, std::generic_category());
+                return false;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        spilled_bytes_ += bytes.size();
+        location = spilled_bit | offset;
+    }
+    location |= static_cast<std::uint64_t>(bytes.size()) << length_shift;
+
+    std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(k0) & mask;
+    while (slots_[i].key0 != 0 || slots_[i].key1 != 0) i = (i + 1) & mask;
+    slots_[i] = {k0, k1, location};
+    ++count_;
+    return true;
+}
+
+std::span<const std::uint8_t> block_store::get(const cid::cid& id, std::vector<std::uint8_t>& scratch,
+                                               std::error_code& ec) const {
+    std::uint64_t k0, k1;
+    key_of(id, k0, k1);
+    const slot* s = find(k0, k1);
+    if (!s) return {};
+    std::uint64_t length = (s->location >> length_shift) & length_mask;
+    if (s->location & spilled_bit) {
+        std::uint64_t offset = s->location & offset_mask;
+        scratch.resize(length);
+        std::size_t done = 0;
+        while (done < length) {
+            auto n = ::pread(spill_fd_, scratch.data() + done, length - done, static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                ec = n < 0 ? std::error_code(errno, std::generic_category()) : std::make_error_code(std::errc::io_error);
+                return {};
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        return {scratch.data(), static_cast<std::size_t>(length)};
+    }
+    std::uint64_t chunk = (s->location & offset_mask) >> 24;
+    std::uint64_t offset = s->location & ((1u << 24) - 1);
+    return {chunks_[chunk].get() + offset, static_cast<std::size_t>(length)};
+}
+
+}  // namespace bsky::repo

@@ -1,0 +1,25 @@
+#pragma once
+// Timestamps: the strict atproto datetime check, the lenient parser for
+// real-world `createdAt` values, and the research pipeline's format
+// "%Y-%m-%d-%H:%M:%S" (UTC).
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bsky::syntax {
+
+using seconds_utc = std::chrono::sys_seconds;
+
+/// Parses every real-world createdAt form: 'T' or ' ' separator, 'Z'/'z',
+/// "+HH:MM", "+HHMM", "+HH" or no zone (taken as UTC), any number of
+/// fractional digits (truncated), leap second 60 (clamped to 59), and hour 24
+/// with zero minutes and seconds (the next day's midnight). nullopt when the
+/// text is not a datetime or names an impossible calendar date.
+std::optional<seconds_utc> parse_created_at(std::string_view text) noexcept;
+
+/// Parses "%Y-%m-%d-%H:%M:%S" exactly (the config's and pipeline's form).
+std::optional<seconds_utc> parse_pipeline_timestamp(std::string_view text) noexcept;
+std::string format_pipeline_timestamp(seconds_utc t);
+
+}  // namespace bsky::syntax

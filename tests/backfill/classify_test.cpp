@@ -1,0 +1,62 @@
+// Record type and synctimestamp rules (SPEC §2.5).
+#include "backfill/classify.hpp"
+#include "cbor/decoder.hpp"
+#include "support/fixtures.hpp"
+#include "syntax/datetime.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace bsky;
+
+struct decoded {
+    std::vector<std::uint8_t> bytes;
+    cbor::document doc;
+};
+
+std::unique_ptr<decoded> from_json(const char* json) {
+    auto d = std::make_unique<decoded>();
+    d->bytes = test::json_to_dag_cbor(boost::json::parse(json), test::link_style::atproto);
+    EXPECT_FALSE(cbor::decode(d->bytes, d->doc));
+    return d;
+}
+
+std::string sync_of(const char* created_at, const char* start = "2024-09-27-00:00:00", const char* end = "2024-12-02-00:00:00") {
+    auto d = from_json((std::string("{\"createdAt\":\"") + created_at + "\"}").c_str());
+    backfill::time_range range{*syntax::parse_pipeline_timestamp(start), *syntax::parse_pipeline_timestamp(end)};
+    auto s = backfill::compute_synctimestamp(d->doc.root()["createdAt"], range);
+    return s.value ? *s.value : "invalid: " + s.invalid_reason;
+}
+
+TEST(IdentifyRecordType, LastSegmentOfType) {
+    auto like = from_json(R"({"$type":"app.bsky.feed.like","createdAt":"2024-10-01T00:00:00Z"})");
+    EXPECT_EQ(backfill::record_type("app.bsky.feed.like", like->doc.root()), "like");
+    auto follow = from_json(R"({"$type":"app.bsky.graph.follow"})");
+    EXPECT_EQ(backfill::record_type("app.bsky.graph.follow", follow->doc.root()), "follow");
+    auto untyped = from_json(R"({"text":"x"})");
+    EXPECT_EQ(backfill::record_type("com.example.thing", untyped->doc.root()), "thing");
+}
+
+TEST(IdentifyPostType, ReplyFieldMakesAReply) {
+    auto post = from_json(R"({"$type":"app.bsky.feed.post","text":"hi"})");
+    EXPECT_EQ(backfill::record_type("app.bsky.feed.post", post->doc.root()), "post");
+    auto reply = from_json(R"({"$type":"app.bsky.feed.post","text":"hi","reply":{"root":{},"parent":{}}})");
+    EXPECT_EQ(backfill::record_type("app.bsky.feed.post", reply->doc.root()), "reply");
+}
+
+TEST(AssignDefaultBackfillSynctimestamp, Rules) {
+    EXPECT_EQ(sync_of("2024-10-05T10:00:00Z"), "2024-10-05-10:00:00");       // inside
+    EXPECT_EQ(sync_of("2024-09-27T00:00:00Z"), "2024-09-27-00:00:00");       // start is inclusive
+    EXPECT_EQ(sync_of("2024-12-02T00:00:00Z"), "2024-12-02-00:00:00");       // end is inclusive
+    EXPECT_EQ(sync_of("2024-12-02T00:00:01Z"), "2024-12-15-00:00:00");       // day 2 -> 15th
+    EXPECT_EQ(sync_of("2024-09-26T23:59:59Z"), "2024-10-01-00:00:00");       // day 26 -> 1st of next month
+    EXPECT_EQ(sync_of("2023-12-20T08:00:00Z"), "2024-01-01-00:00:00");       // December -> next January
+    EXPECT_EQ(sync_of("2023-12-15T23:59:59Z"), "2023-12-15-00:00:00");       // day 15 stays in the month
+    EXPECT_EQ(sync_of("2023-12-16T00:00:00Z"), "2024-01-01-00:00:00");
+    EXPECT_EQ(sync_of("2020-02-29T12:00:00Z"), "2020-03-01-00:00:00");
+    EXPECT_EQ(sync_of("not a date"), "invalid: unparseable createdAt 'not a date'");
+}
+
+}  // namespace

@@ -1,0 +1,175 @@
+// Config loading: each error kind names the key and the line.
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using bsky::config::config_error;
+using bsky::config::load_string;
+
+std::string error_of(const std::string& yaml) {
+    try {
+        load_string(yaml, "test.yaml");
+    } catch (const config_error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+TEST(Config, ExampleFileMatchesTheDefaults) {
+    // The documented example lists every key with its default: loading it must
+    // give exactly what an empty file gives.
+    auto example = bsky::config::load_file(BSKY_SOURCE_DIR "/config/bsky-backfill.yaml");
+    auto empty = load_string("", "empty.yaml");
+    EXPECT_EQ(example.plc_url, empty.plc_url);
+    EXPECT_EQ(example.spool_dir, empty.spool_dir);
+    EXPECT_EQ(example.state_dir, empty.state_dir);
+    EXPECT_EQ(example.output.kind, empty.output.kind);
+    EXPECT_EQ(example.output.format, empty.output.format);
+    EXPECT_EQ(example.output.dir, empty.output.dir);
+    EXPECT_EQ(example.output.batch_size, empty.output.batch_size);
+    EXPECT_EQ(example.output.jsonl_rotate_bytes, empty.output.jsonl_rotate_bytes);
+    EXPECT_EQ(example.output.nats.url, empty.output.nats.url);
+    EXPECT_EQ(example.output.nats.stream, empty.output.nats.stream);
+    EXPECT_EQ(example.output.nats.subject_prefix, empty.output.nats.subject_prefix);
+    EXPECT_EQ(example.record_types, empty.record_types);
+    EXPECT_EQ(example.time_range.start_time, empty.time_range.start_time);
+    EXPECT_EQ(example.time_range.end_time, empty.time_range.end_time);
+    EXPECT_EQ(example.time_range.mode, empty.time_range.mode);
+    EXPECT_EQ(example.rate_limits.pds.requests, empty.rate_limits.pds.requests);
+    EXPECT_EQ(example.rate_limits.pds.window_seconds, empty.rate_limits.pds.window_seconds);
+    EXPECT_EQ(example.rate_limits.pds.burst, empty.rate_limits.pds.burst);
+    EXPECT_EQ(example.rate_limits.plc.requests, empty.rate_limits.plc.requests);
+    EXPECT_EQ(example.rate_limits.plc.burst, empty.rate_limits.plc.burst);
+    EXPECT_EQ(example.rate_limits.default_pause_seconds, empty.rate_limits.default_pause_seconds);
+    EXPECT_EQ(example.rate_limits.max_concurrent_fetches, empty.rate_limits.max_concurrent_fetches);
+    EXPECT_EQ(example.rate_limits.max_concurrent_per_host, empty.rate_limits.max_concurrent_per_host);
+    EXPECT_EQ(example.retries.max_attempts, empty.retries.max_attempts);
+    EXPECT_EQ(example.retries.backoff_base_seconds, empty.retries.backoff_base_seconds);
+    EXPECT_EQ(example.retries.backoff_cap_seconds, empty.retries.backoff_cap_seconds);
+    EXPECT_EQ(example.limits.max_car_bytes, empty.limits.max_car_bytes);
+    EXPECT_EQ(example.limits.max_block_bytes, empty.limits.max_block_bytes);
+    EXPECT_EQ(example.limits.spill_threshold_bytes, empty.limits.spill_threshold_bytes);
+    EXPECT_EQ(example.limits.max_did_document_bytes, empty.limits.max_did_document_bytes);
+    EXPECT_EQ(example.limits.max_cbor_depth, empty.limits.max_cbor_depth);
+    EXPECT_EQ(example.timeouts.connect_seconds, empty.timeouts.connect_seconds);
+    EXPECT_EQ(example.timeouts.idle_body_seconds, empty.timeouts.idle_body_seconds);
+    EXPECT_EQ(example.resolve.cache_ttl_seconds, empty.resolve.cache_ttl_seconds);
+    EXPECT_EQ(example.resolve.cache_max_entries, empty.resolve.cache_max_entries);
+    EXPECT_EQ(example.verify_signatures, empty.verify_signatures);
+    EXPECT_EQ(example.incremental_sync, empty.incremental_sync);
+    EXPECT_EQ(example.allow_private_addresses, empty.allow_private_addresses);
+    EXPECT_EQ(example.tls_ca_file, empty.tls_ca_file);
+    EXPECT_EQ(example.metrics_listen, empty.metrics_listen);
+    EXPECT_EQ(example.log_level, empty.log_level);
+}
+
+TEST(Config, DefaultsFollowTheSpec) {
+    auto cfg = bsky::config::defaults();
+    EXPECT_EQ(cfg.plc_url, "https://plc.directory");
+    EXPECT_EQ(cfg.time_range.start, "2024-09-27-00:00:00");
+    EXPECT_EQ(cfg.time_range.end, "2024-12-02-00:00:00");
+    EXPECT_EQ(cfg.time_range.mode, bsky::config::time_range_mode::tag);
+    EXPECT_EQ(cfg.rate_limits.pds.requests, 2700);
+    EXPECT_EQ(cfg.rate_limits.pds.window_seconds, 300);
+    EXPECT_EQ(cfg.rate_limits.default_pause_seconds, 60);
+    EXPECT_EQ(cfg.record_types, (std::vector<std::string>{"block", "follow", "like", "post", "reply", "repost"}));
+    EXPECT_TRUE(cfg.verify_signatures);
+    EXPECT_FALSE(cfg.allow_private_addresses);
+    EXPECT_EQ(cfg.output.kind, bsky::config::output_kind::sqlite);
+    EXPECT_EQ(cfg.metrics_listen, "127.0.0.1:9464");
+}
+
+TEST(Config, ReadsValues) {
+    auto cfg = load_string(
+        "plc_url: http://127.0.0.1:2582/\n"
+        "output:\n  kind: jsonl\n  batch_size: 7\n  jsonl_rotate_bytes: 1.5MiB\n"
+        "record_types: [post, app.bsky.actor.profile]\n"
+        "time_range: {start: 2020-01-01-00:00:00, end: 2021-01-01-00:00:00, mode: filter}\n"
+        "limits: {spill_threshold_bytes: 8MB}\n"
+        "log_level: debug\n");
+    EXPECT_EQ(cfg.plc_url, "http://127.0.0.1:2582");
+    EXPECT_EQ(cfg.output.kind, bsky::config::output_kind::jsonl);
+    EXPECT_EQ(cfg.output.batch_size, 7u);
+    EXPECT_EQ(cfg.output.jsonl_rotate_bytes, 1572864u);
+    EXPECT_EQ(cfg.record_types, (std::vector<std::string>{"post", "app.bsky.actor.profile"}));
+    EXPECT_EQ(cfg.time_range.mode, bsky::config::time_range_mode::filter);
+    EXPECT_EQ(cfg.limits.spill_threshold_bytes, 8000000u);
+    EXPECT_EQ(cfg.log_level, bsky::log::level::debug);
+}
+
+TEST(Config, UnknownKeyNamesKeyAndLine) {
+    EXPECT_EQ(error_of("log_level: info\noutput:\n  kind: sqlite\n  batchsize: 5\n"),
+              "test.yaml:4: output.batchsize: unknown key (see config/bsky-backfill.yaml for the keys that exist)");
+    EXPECT_EQ(error_of("colour: blue\n"),
+              "test.yaml:1: colour: unknown key (see config/bsky-backfill.yaml for the keys that exist)");
+}
+
+TEST(Config, WrongTypeNamesKeyAndLine) {
+    EXPECT_EQ(error_of("\n\noutput:\n  batch_size: many\n"),
+              "test.yaml:4: output.batch_size: expected a whole number of at least 1, got 'many'");
+    EXPECT_EQ(error_of("verify_signatures: maybe\n"), "test.yaml:1: verify_signatures: expected true or false, got 'maybe'");
+    EXPECT_EQ(error_of("record_types: post\n"), "test.yaml:1: record_types: expected a list such as [post, reply, like]");
+    EXPECT_EQ(error_of("output: 5\n"), "test.yaml:1: output: expected a mapping of keys");
+    EXPECT_EQ(error_of("retries:\n  max_attempts: -1\n"),
+              "test.yaml:2: retries.max_attempts: expected a whole number of at least 1, got '-1'");
+    EXPECT_EQ(error_of("rate_limits:\n  pds:\n    requests: 0\n"),
+              "test.yaml:3: rate_limits.pds.requests: expected a number greater than 0, got '0'");
+}
+
+TEST(Config, BadValuesNameTheKey) {
+    EXPECT_EQ(error_of("output: {kind: kafka}\n"), "test.yaml:1: output.kind: expected sqlite, jsonl or nats, got 'kafka'");
+    EXPECT_EQ(error_of("limits:\n  max_block_bytes: lots\n"),
+              "test.yaml:2: limits.max_block_bytes: expected a size such as 4096, 64KiB, 64MiB or 2GiB, got 'lots'");
+    EXPECT_EQ(error_of("plc_url: plc.directory\n"), "test.yaml:1: plc_url: expected an http:// or https:// URL, got 'plc.directory'");
+    EXPECT_EQ(error_of("log_level: loud\n"),
+              "test.yaml:1: log_level: expected trace, debug, info, warn, error, critical or off, got 'loud'");
+    EXPECT_EQ(error_of("time_range: {start: 2024-09-27T00:00:00Z}\n"),
+              "test.yaml: time_range.start: expected YYYY-MM-DD-HH:MM:SS (UTC), got '2024-09-27T00:00:00Z'");
+    EXPECT_EQ(error_of("time_range: {start: 2025-01-01-00:00:00, end: 2024-01-01-00:00:00}\n"),
+              "test.yaml: time_range: start 2025-01-01-00:00:00 is after end 2024-01-01-00:00:00");
+    EXPECT_EQ(error_of("record_types: [post, post]\n"), "test.yaml: record_types: 'post' is listed twice");
+    EXPECT_EQ(error_of("record_types: [po-st]\n"),
+              "test.yaml: record_types: 'po-st' is neither a record type name (post, like, ...) nor a collection NSID");
+    EXPECT_EQ(error_of("rate_limits: {max_concurrent_fetches: 2, max_concurrent_per_host: 3}\n"),
+              "test.yaml: rate_limits.max_concurrent_per_host: must not exceed rate_limits.max_concurrent_fetches");
+}
+
+TEST(Config, InvalidYamlNamesTheLine) {
+    auto message = error_of("output:\n  kind: [sqlite\n");
+    EXPECT_TRUE(message.starts_with("test.yaml:")) << message;
+    EXPECT_NE(message.find("not valid YAML"), std::string::npos) << message;
+}
+
+TEST(Config, MissingFileSaysSo) {
+    try {
+        bsky::config::load_file("/nonexistent/bsky.yaml");
+        FAIL() << "expected an error";
+    } catch (const config_error& e) {
+        EXPECT_STREQ(e.what(), "/nonexistent/bsky.yaml: cannot open the config file (does it exist and is it readable?)");
+    }
+}
+
+TEST(Config, KeysNeedingRestart) {
+    auto a = load_string("");
+    auto b = load_string("output: {dir: /tmp/x, batch_size: 9}\nlog_level: debug\nmetrics: {listen: '127.0.0.1:1'}\n");
+    EXPECT_EQ(bsky::config::keys_needing_restart(a, b), (std::vector<std::string>{"output.dir", "metrics.listen"}));
+}
+
+TEST(Config, ByteSizes) {
+    std::uint64_t v = 0;
+    EXPECT_TRUE(bsky::config::parse_byte_size("4096", v));
+    EXPECT_EQ(v, 4096u);
+    EXPECT_TRUE(bsky::config::parse_byte_size("64KiB", v));
+    EXPECT_EQ(v, 65536u);
+    EXPECT_TRUE(bsky::config::parse_byte_size("2 GiB", v));
+    EXPECT_EQ(v, 2147483648u);
+    EXPECT_TRUE(bsky::config::parse_byte_size("1MB", v));
+    EXPECT_EQ(v, 1000000u);
+    EXPECT_FALSE(bsky::config::parse_byte_size("MiB", v));
+    EXPECT_FALSE(bsky::config::parse_byte_size("12 parsecs", v));
+    EXPECT_FALSE(bsky::config::parse_byte_size("99999999999TiB", v));
+}
+
+}  // namespace

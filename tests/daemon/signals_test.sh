@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bsky-backfilld: READY=1 to systemd, SIGHUP reload (good and bad file), SIGTERM exit 0.
+set -u
+daemon=$1 example=$2
+tmp=$(mktemp -d); trap 'kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+failures=0 passed=0
+check() { if [[ $2 -eq 0 ]]; then passed=$((passed + 1)); else echo "FAIL: $1: $3"; failures=$((failures + 1)); fi; }
+wait_for() {  # wait_for FILE PATTERN
+  for _ in $(seq 1 100); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1
+}
+
+cp "$example" "$tmp/config.yaml"
+# A stand-in for systemd's notify socket: a datagram listener that logs what it receives.
+python3 - "$tmp/notify.sock" >"$tmp/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode(), flush=True)
+PY
+notify_pid=$!
+trap 'kill "$pid" "$notify_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 1 100); do [[ -S "$tmp/notify.sock" ]] && break; sleep 0.05; done
+
+NOTIFY_SOCKET="$tmp/notify.sock" "$daemon" --config "$tmp/config.yaml" 2>"$tmp/log" &
+pid=$!
+wait_for "$tmp/notify.log" 'READY=1'; check ready $? "no READY=1: $(cat "$tmp/notify.log") $(cat "$tmp/log")"
+
+# A valid change: the log level and a restart-only key.
+sed -i 's/^log_level: info/log_level: debug/; s#^  dir: /var/lib/bsky-backfill/output#  dir: /tmp/elsewhere#' "$tmp/config.yaml"
+kill -HUP "$pid"
+wait_for "$tmp/log" 'config reloaded'; check reload $? "$(cat "$tmp/log")"
+grep -q 'output.dir changed; it takes effect only after a restart' "$tmp/log"; check restart-key $? "$(cat "$tmp/log")"
+grep -q 'RELOADING=1' "$tmp/notify.log"; check reloading $? "$(cat "$tmp/notify.log")"
+
+# An invalid file is rejected and the daemon keeps running.
+echo "bogus_key: 1" >>"$tmp/config.yaml"
+kill -HUP "$pid"
+wait_for "$tmp/log" 'config reload rejected'; check reject $? "$(cat "$tmp/log")"
+grep -q 'bogus_key: unknown key' "$tmp/log"; check reject-names-key $? "$(cat "$tmp/log")"
+kill -0 "$pid" 2>/dev/null; check still-running $? "the daemon died on a bad reload"
+
+kill -TERM "$pid"
+wait "$pid"; code=$?
+check sigterm-exit $code "exit $code"
+grep -q 'STOPPING=1' "$tmp/notify.log"; check stopping $? "$(cat "$tmp/notify.log")"
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]

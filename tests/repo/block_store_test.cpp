@@ -1,0 +1,51 @@
+#include "crypto/sha256.hpp"
+#include "repo/block_store.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace bsky;
+
+cid::cid cid_of(const std::vector<std::uint8_t>& bytes) {
+    return cid::cid::make_v1_sha256(cid::codec_dag_cbor, crypto::sha256(bytes));
+}
+
+TEST(BlockStore, MemoryThenSpillFile) {
+    repo::block_store store(1000, ::testing::TempDir());
+    std::vector<std::vector<std::uint8_t>> blocks;
+    for (int i = 0; i < 5000; ++i) {
+        std::vector<std::uint8_t> b(static_cast<std::size_t>(1 + i % 300), static_cast<std::uint8_t>(i));
+        b[0] = static_cast<std::uint8_t>(i >> 8);
+        blocks.push_back(b);
+    }
+    std::error_code ec;
+    std::size_t stored = 0;
+    for (const auto& b : blocks) stored += store.put(cid_of(b), b, ec);
+    ASSERT_FALSE(ec);
+    EXPECT_EQ(store.count(), stored);
+    EXPECT_LE(store.memory_bytes(), 1000u);
+    EXPECT_GT(store.spilled_bytes(), 0u);
+    std::vector<std::uint8_t> scratch;
+    for (const auto& b : blocks) {
+        auto got = store.get(cid_of(b), scratch, ec);
+        ASSERT_FALSE(ec);
+        ASSERT_EQ(std::vector<std::uint8_t>(got.begin(), got.end()), b);
+    }
+    EXPECT_FALSE(store.put(cid_of(blocks[0]), blocks[0], ec)) << "duplicates are stored once";
+    std::vector<std::uint8_t> absent = {1, 2, 3, 4, 5, 6, 7};
+    EXPECT_FALSE(store.contains(cid_of(absent)));
+    EXPECT_TRUE(store.get(cid_of(absent), scratch, ec).empty());
+    // The index stays small: 24 bytes a slot.
+    EXPECT_LT(store.index_bytes(), 5000u * 24 * 3);
+}
+
+TEST(BlockStore, EmptyBlockIsStored) {
+    repo::block_store store(1 << 20);
+    std::vector<std::uint8_t> empty;
+    std::error_code ec;
+    EXPECT_TRUE(store.put(cid_of(empty), empty, ec));
+    EXPECT_TRUE(store.contains(cid_of(empty)));
+}
+
+}  // namespace
