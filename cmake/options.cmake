@@ -1,6 +1,6 @@
 # One INTERFACE target carries the warning set; every project target links it.
 add_library(bsky_warnings INTERFACE)
-target_compile_options(bsky_warnings INTERFACE -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion)
+target_compile_options(bsky_warnings INTERFACE -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Wno-missing-field-initializers)
 if(BSKY_WERROR)
   target_compile_options(bsky_warnings INTERFACE -Werror)
 endif()

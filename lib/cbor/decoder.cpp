@@ -35,6 +35,13 @@ public:
     }
 };
 
+// Map keys are short: an inline loop beats a call into libc's memcmp.
+inline int compare_bytes(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+
 struct parser {
     const std::uint8_t* begin;
     const std::uint8_t* p;
@@ -157,8 +164,7 @@ struct parser {
                     const node& key = nodes[key_index];
                     if (prev_key) {
                         // Canonical order: shorter keys first, then bytewise.
-                        int cmp = key.size != prev_len ? (key.size < prev_len ? -1 : 1)
-                                                       : std::memcmp(key.data, prev_key, key.size);
+                        int cmp = key.size != prev_len ? (key.size < prev_len ? -1 : 1) : compare_bytes(key.data, prev_key, key.size);
                         if (cmp == 0) return fail(error::duplicate_map_key, key_at);
                         if (cmp < 0) return fail(error::map_keys_unsorted, key_at);
                     }
@@ -178,7 +184,7 @@ struct parser {
                 std::uint64_t len;
                 if (!read_argument(content, h & 0x1f, len)) return false;
                 if (len > static_cast<std::uint64_t>(end - p)) return fail(error::truncated, content);
-                if (len < 2 || p[0] != 0x00 || !cid::cid::from_bytes({p + 1, static_cast<std::size_t>(len - 1)}))
+                if (len < 2 || p[0] != 0x00 || !cid::is_binary_cid({p + 1, static_cast<std::size_t>(len - 1)}))
                     return fail(error::invalid_link, content);
                 nodes[index].type = kind::link;
                 nodes[index].data = p + 1;

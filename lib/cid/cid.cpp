@@ -44,6 +44,19 @@ std::optional<cid> cid::read_prefix(std::span<const std::uint8_t> in, std::size_
     return c;
 }
 
+bool is_binary_cid(std::span<const std::uint8_t> in) noexcept {
+    if (in.size() >= 2 && in[0] == 0x12 && in[1] == 0x20) return in.size() == 34;
+    std::size_t pos = 0;
+    std::uint64_t fields[4];
+    for (auto& f : fields) {
+        auto r = read_varint(in.subspan(pos));
+        if (r.status != varint_status::ok) return false;
+        f = r.value;
+        pos += r.length;
+    }
+    return fields[0] == 1 && fields[3] <= 64 && pos + fields[3] == in.size() && in.size() <= cid::max_size;
+}
+
 std::optional<cid> cid::from_bytes(std::span<const std::uint8_t> in) noexcept {
     std::size_t used = 0;
     auto c = read_prefix(in, used);

@@ -60,6 +60,10 @@ private:
     std::uint64_t hash_code_ = 0;
 };
 
+/// True when `bytes` is exactly one binary CID (v0 or v1); cheaper than
+/// constructing a cid when only validity matters.
+bool is_binary_cid(std::span<const std::uint8_t> bytes) noexcept;
+
 struct cid_hash {
     std::size_t operator()(const cid& c) const noexcept {
         auto d = c.digest();

@@ -2,7 +2,7 @@
 
 namespace bsky::cid {
 
-varint_result read_varint(std::span<const std::uint8_t> in) noexcept {
+varint_result read_varint_slow(std::span<const std::uint8_t> in) noexcept {
     std::uint64_t value = 0;
     for (std::size_t i = 0; i < in.size(); ++i) {
         if (i >= 9) return {varint_status::too_long};

@@ -58,47 +58,48 @@ std::size_t common_prefix_length(std::string_view a, std::string_view b) noexcep
 
 void walker::start(const cid::cid& root) {
     stack_.clear();
-    stack_.push_back({root, false, unbounded, {}});
+    keys_.clear();
+    stack_.push_back({root, false, unbounded, 0, 0, 0});
     last_key_.clear();
     have_last_key_ = false;
     nodes_ = 0;
 }
 
-std::optional<walker::pending> walker::next() const {
-    if (stack_.empty()) return std::nullopt;
-    return pending{stack_.back().id, stack_.back().is_record};
+void walker::pop() {
+    stack_.pop_back();
+    // Segments nest like the stack: the new top's segment ends where keys are still needed.
+    keys_.resize(stack_.empty() ? 0 : stack_.back().keys_end);
 }
-
-std::string_view walker::record_key() const { return stack_.back().key; }
 
 std::string walker::describe_next() const {
     if (stack_.empty()) return "nothing";
     const auto& top = stack_.back();
-    if (top.is_record) return "record " + top.key + " (" + top.id.to_string() + ")";
-    return "MST node " + top.id.to_string() +
-           (top.key.empty() ? std::string(" (the first keys of the tree)") : " (keys after " + top.key + ")");
+    auto key = std::string(key_of(top));
+    if (top.is_record) return "record " + key + " (" + top.id.to_string() + ")";
+    return "MST node " + top.id.to_string() + (key.empty() ? std::string(" (the first keys of the tree)") : " (keys after " + key + ")");
 }
 
 std::string walker::skip() {
     auto what = describe_next();
-    if (!stack_.empty()) stack_.pop_back();
+    if (!stack_.empty()) pop();
     return what;
 }
 
 std::error_code walker::take_record(std::string& detail) {
-    auto& top = stack_.back();
-    if (have_last_key_ && top.key <= last_key_) {
-        detail = "key " + top.key + " follows " + last_key_ + " in the tree";
+    auto key = key_of(stack_.back());
+    if (have_last_key_ && key <= std::string_view(last_key_)) {
+        detail = "key " + std::string(key) + " follows " + last_key_ + " in the tree";
         return make_error_code(error::keys_out_of_order);
     }
-    last_key_ = std::move(top.key);
+    last_key_.assign(key);
     have_last_key_ = true;
-    stack_.pop_back();
+    pop();
     return {};
 }
 
 std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::string& detail) {
-    item self = std::move(stack_.back());
+    const item self = stack_.back();
+    const std::string self_key(key_of(self));
     stack_.pop_back();
     ++nodes_;
     auto fail = [&](error e, std::string why) {
@@ -121,16 +122,13 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
     if (left.valid() && !left.is_null() && !left.is(cbor::kind::link))
         return fail(error::bad_node, "field 'l' is neither a link nor null");
 
-    // Decode every entry first (keys are prefix-compressed against the previous one).
-    struct entry {
-        std::string key;
-        cid::cid value;
-        std::optional<cid::cid> right;
-    };
-    std::vector<entry> decoded;
-    decoded.reserve(entries.size());
-    std::string prev;
+    // Keys are prefix-compressed against the previous entry: rebuild them in
+    // order into this node's segment of keys_, then push the items in reverse
+    // so the stack pops them in key order.
+    const auto segment = static_cast<std::uint32_t>(keys_.size());
+    std::uint32_t prev_offset = segment, prev_length = 0;
     int height = -1;
+    const auto first_item = stack_.size();
     for (auto e : entries) {
         if (!e.is(cbor::kind::map)) return fail(error::bad_entry, "entry is not a map");
         auto k = e["k"], p = e["p"], t = e["t"], v = e["v"];
@@ -138,30 +136,45 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
         if (!k.is(cbor::kind::bytes) || !prefix || !v.is(cbor::kind::link) ||
             (t.valid() && !t.is_null() && !t.is(cbor::kind::link)) || e.size() != (t.valid() ? 4u : 3u))
             return fail(error::bad_entry, "entry is not {k: bytes, p: int, t: link|null, v: link}");
-        if (*prefix < 0 || static_cast<std::size_t>(*prefix) > prev.size() || (decoded.empty() && *prefix != 0))
+        if (*prefix < 0 || static_cast<std::uint32_t>(*prefix) > prev_length || (stack_.size() == first_item && *prefix != 0))
             return fail(error::bad_entry, "prefix length " + std::to_string(*prefix) + " is impossible here");
         auto suffix = k.as_bytes();
-        std::string key = prev.substr(0, static_cast<std::size_t>(*prefix));
-        key.append(reinterpret_cast<const char*>(suffix.data()), suffix.size());
-        if (key.empty() || key.size() > 1024) return fail(error::bad_key, "empty or oversized key");
+        auto offset = static_cast<std::uint32_t>(keys_.size());
+        auto length = static_cast<std::uint32_t>(*prefix) + static_cast<std::uint32_t>(suffix.size());
+        if (length == 0 || length > 1024) return fail(error::bad_key, "empty or oversized key");
+        keys_.reserve(keys_.size() + length);  // the prefix is copied from keys_ itself: no reallocation mid-copy
+        keys_.append(keys_, prev_offset, static_cast<std::size_t>(*prefix));
+        keys_.append(reinterpret_cast<const char*>(suffix.data()), suffix.size());
+        std::string_view key(keys_.data() + offset, length);
         int h = key_height(key);
         if (height < 0) height = h;
         if (h != height)
-            return fail(error::wrong_height, "key " + key + " has height " + std::to_string(h) + " in a node of height " +
-                                                 std::to_string(height));
-        prev = key;
-        decoded.push_back({std::move(key), *v.as_link(), t.is(cbor::kind::link) ? t.as_link() : std::nullopt});
+            return fail(error::wrong_height, "key " + std::string(key) + " has height " + std::to_string(h) +
+                                                 " in a node of height " + std::to_string(height));
+        prev_offset = offset;
+        prev_length = length;
+        stack_.push_back({*v.as_link(), true, 0, offset, length, 0});
+        if (t.is(cbor::kind::link)) stack_.push_back({*t.as_link(), false, 0, offset, length, 0});
     }
     if (height >= self.max_height)
         return fail(error::wrong_height, "node height " + std::to_string(height) + " is not below its parent's");
-
     // Children of an entry-less node can only be known to be lower than its bound.
     int child_bound = height >= 0 ? height : (self.max_height == unbounded ? unbounded : self.max_height - 1);
-    for (auto i = decoded.size(); i-- > 0;) {
-        if (decoded[i].right) stack_.push_back({*decoded[i].right, false, child_bound, decoded[i].key});
-        stack_.push_back({decoded[i].value, true, 0, std::move(decoded[i].key)});
+    if (left.is(cbor::kind::link)) {
+        // The left subtree's "key before" is the parent's own.
+        auto offset = static_cast<std::uint32_t>(keys_.size());
+        keys_.append(self_key);
+        stack_.push_back({*left.as_link(), false, 0, offset, static_cast<std::uint32_t>(self_key.size()), 0});
     }
-    if (left.is(cbor::kind::link)) stack_.push_back({*left.as_link(), false, child_bound, self.key});
+    auto end = static_cast<std::uint32_t>(keys_.size());
+    for (auto i = first_item; i < stack_.size(); ++i) {
+        stack_[i].keys_end = end;
+        if (!stack_[i].is_record) stack_[i].max_height = child_bound;
+    }
+    // Entries were pushed in key order (record, then its right subtree), and
+    // the left subtree last; in-order traversal needs l, e0, t0, e1, t1...
+    // l was pushed last, so it stays on top.
+    std::reverse(stack_.begin() + static_cast<std::ptrdiff_t>(first_item), stack_.end() - (left.is(cbor::kind::link) ? 1 : 0));
     return {};
 }
 

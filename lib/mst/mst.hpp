@@ -37,28 +37,34 @@ std::size_t common_prefix_length(std::string_view a, std::string_view b) noexcep
 /// Distinct objects: safe. Shared objects: unsafe.
 class walker {
 public:
-    struct pending {
-        cid::cid id;
-        bool is_record;
-    };
-
     walker() = default;
     explicit walker(const cid::cid& root) { start(root); }
     void start(const cid::cid& root);
 
-    /// What the walk needs next, or nullopt when the walk is complete.
-    std::optional<pending> next() const;
-    /// The key ("collection/rkey") of the record next() names.
-    std::string_view record_key() const;
+    /// True when every node and record has been visited.
+    bool done() const noexcept { return stack_.empty(); }
+    /// The block the walk needs next (only when !done()).
+    const cid::cid& next_id() const noexcept { return stack_.back().id; }
+    /// Whether next_id() names a record (otherwise an MST node).
+    bool next_is_record() const noexcept { return stack_.back().is_record; }
+    /// The CID `ahead` steps after next_id() as the stack stands, or nullptr;
+    /// lets the caller prefetch.
+    const cid::cid* upcoming(std::size_t ahead) const noexcept {
+        return ahead < stack_.size() ? &stack_[stack_.size() - 1 - ahead].id : nullptr;
+    }
+    /// The key ("collection/rkey") of the record next_id() names.
+    std::string_view record_key() const noexcept { return key_of(stack_.back()); }
 
-    /// Expands the MST node next() names from its block bytes.
+    /// Expands the MST node next_id() names from its block bytes.
     std::error_code expand_node(std::span<const std::uint8_t> bytes, std::string& detail);
-    /// Consumes the record next() names, checking key order.
+    /// Consumes the record next_id() names, checking key order; its key is
+    /// then last_key().
     std::error_code take_record(std::string& detail);
-    /// Drops next() without reading it (partial CARs); returns its description.
+    std::string_view last_key() const noexcept { return last_key_; }
+    /// Drops next_id() without reading it (partial CARs); returns its description.
     std::string skip();
 
-    /// Human description of next(): "MST node <cid> …" or "record <key> (<cid>)".
+    /// Human description of next_id(): "MST node <cid> …" or "record <key> (<cid>)".
     std::string describe_next() const;
 
     std::uint64_t nodes_visited() const noexcept { return nodes_; }
@@ -67,11 +73,17 @@ private:
     struct item {
         cid::cid id;
         bool is_record;
-        int max_height;    ///< nodes: exclusive upper bound for the node's height
-        std::string key;   ///< records: the full key; nodes: the key before this subtree
+        int max_height;          ///< nodes: exclusive upper bound for the node's height
+        std::uint32_t key_offset;  ///< records: the key; nodes: the key before the subtree
+        std::uint32_t key_length;
+        std::uint32_t keys_end;    ///< end of the keys_ segment of the node this item came from
     };
 
+    std::string_view key_of(const item& i) const noexcept { return std::string_view(keys_).substr(i.key_offset, i.key_length); }
+    void pop();
+
     std::vector<item> stack_;
+    std::string keys_;  ///< keys of the items on the stack, node by node (LIFO)
     std::string last_key_;
     bool have_last_key_ = false;
     cbor::document doc_;

@@ -18,9 +18,27 @@ constexpr std::size_t default_chunk = 1 << 20;
 // Memory offsets address (chunk index << 32 | offset in chunk).
 }  // namespace
 
-block_store::block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir)
+block_store::block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir, std::uint64_t expected_blocks)
     : memory_limit_(memory_limit), spill_dir_(std::move(spill_dir)) {
-    slots_.resize(1024);
+    std::size_t slots = 1024;
+    while (slots * 3 < expected_blocks * 4 && slots < (std::size_t{1} << 28)) slots *= 2;
+    slots_.resize(slots);
+}
+
+void block_store::prefetch_slot(const cid::cid& id) const noexcept {
+    std::uint64_t k0, k1;
+    key_of(id, k0, k1);
+    __builtin_prefetch(&slots_[static_cast<std::size_t>(k0) & (slots_.size() - 1)]);
+}
+
+void block_store::prefetch_bytes(const cid::cid& id) const noexcept {
+    std::uint64_t k0, k1;
+    key_of(id, k0, k1);
+    const slot* s = find(k0, k1);
+    if (!s || (s->location & spilled_bit)) return;
+    std::uint64_t chunk = (s->location & offset_mask) >> 24;
+    std::uint64_t offset = s->location & ((1u << 24) - 1);
+    __builtin_prefetch(chunks_[chunk].get() + offset);
 }
 
 block_store::~block_store() {
@@ -67,12 +85,16 @@ bool block_store::contains(const cid::cid& id) const noexcept {
 bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, std::error_code& ec) {
     std::uint64_t k0, k1;
     key_of(id, k0, k1);
-    if (find(k0, k1)) return false;
     if (bytes.size() > length_mask) {
         ec = std::make_error_code(std::errc::value_too_large);
         return false;
     }
     if ((count_ + 1) * 4 > slots_.size() * 3) grow();
+    // One probe finds either the block or the free slot it goes into.
+    std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(k0) & mask;
+    for (; slots_[i].key0 != 0 || slots_[i].key1 != 0; i = (i + 1) & mask)
+        if (slots_[i].key0 == k0 && slots_[i].key1 == k1) return false;
 
     std::uint64_t location;
     if (memory_bytes_ + bytes.size() <= memory_limit_) {
@@ -81,7 +103,7 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
             chunks_.emplace_back(new std::uint8_t[chunk_size_]);
             chunk_used_ = 0;
         }
-        std::memcpy(chunks_.back().get() + chunk_used_, bytes.data(), bytes.size());
+        if (!bytes.empty()) std::memcpy(chunks_.back().get() + chunk_used_, bytes.data(), bytes.size());
         std::uint64_t chunk_index = chunks_.size() - 1;
         location = (chunk_index << 24) | chunk_used_;  // 24 bits of in-chunk offset are enough for 16 MiB chunks
         chunk_used_ += bytes.size();
@@ -121,20 +143,17 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
     }
     location |= static_cast<std::uint64_t>(bytes.size()) << length_shift;
 
-    std::size_t mask = slots_.size() - 1;
-    std::size_t i = static_cast<std::size_t>(k0) & mask;
-    while (slots_[i].key0 != 0 || slots_[i].key1 != 0) i = (i + 1) & mask;
     slots_[i] = {k0, k1, location};
     ++count_;
     return true;
 }
 
-std::span<const std::uint8_t> block_store::get(const cid::cid& id, std::vector<std::uint8_t>& scratch,
-                                               std::error_code& ec) const {
+bool block_store::get(const cid::cid& id, std::span<const std::uint8_t>& bytes, std::vector<std::uint8_t>& scratch,
+                      std::error_code& ec) const {
     std::uint64_t k0, k1;
     key_of(id, k0, k1);
     const slot* s = find(k0, k1);
-    if (!s) return {};
+    if (!s) return false;
     std::uint64_t length = (s->location >> length_shift) & length_mask;
     if (s->location & spilled_bit) {
         std::uint64_t offset = s->location & offset_mask;
@@ -145,15 +164,17 @@ std::span<const std::uint8_t> block_store::get(const cid::cid& id, std::vector<s
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {
                 ec = n < 0 ? std::error_code(errno, std::generic_category()) : std::make_error_code(std::errc::io_error);
-                return {};
+                return true;
             }
             done += static_cast<std::size_t>(n);
         }
-        return {scratch.data(), static_cast<std::size_t>(length)};
+        bytes = {scratch.data(), static_cast<std::size_t>(length)};
+        return true;
     }
     std::uint64_t chunk = (s->location & offset_mask) >> 24;
     std::uint64_t offset = s->location & ((1u << 24) - 1);
-    return {chunks_[chunk].get() + offset, static_cast<std::size_t>(length)};
+    bytes = {chunks_[chunk].get() + offset, static_cast<std::size_t>(length)};
+    return true;
 }
 
 }  // namespace bsky::repo

@@ -15,7 +15,8 @@ namespace bsky::repo {
 
 class block_store {
 public:
-    explicit block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir = {});
+    /// `expected_blocks` sizes the index up front (0: grow as needed).
+    explicit block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir = {}, std::uint64_t expected_blocks = 0);
     ~block_store();
     block_store(const block_store&) = delete;
     block_store& operator=(const block_store&) = delete;
@@ -24,8 +25,15 @@ public:
     bool put(const cid::cid& id, std::span<const std::uint8_t> bytes, std::error_code& ec);
     bool contains(const cid::cid& id) const noexcept;
     /// The block's bytes: a view into memory, or read into `scratch` from the
-    /// spill file. Empty with ec set on an I/O error; empty without ec when absent.
-    std::span<const std::uint8_t> get(const cid::cid& id, std::vector<std::uint8_t>& scratch, std::error_code& ec) const;
+    /// spill file. False when absent; ec is set on an I/O error.
+    bool get(const cid::cid& id, std::span<const std::uint8_t>& bytes, std::vector<std::uint8_t>& scratch,
+             std::error_code& ec) const;
+
+    /// Hints that `id` will be read soon: first call brings its index slot
+    /// into cache, a later call its bytes. Walks use it to overlap the memory
+    /// latency of blocks stored long before they are needed.
+    void prefetch_slot(const cid::cid& id) const noexcept;
+    void prefetch_bytes(const cid::cid& id) const noexcept;
 
     std::uint64_t count() const noexcept { return count_; }
     std::uint64_t memory_bytes() const noexcept { return memory_bytes_; }

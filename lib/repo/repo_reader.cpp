@@ -72,6 +72,7 @@ struct repo_reader::impl final : car::handler {
     std::error_code error;
     std::string message;
     std::vector<std::string> missing;
+    std::string last_collection;
 
     std::error_code fail(std::error_code ec, std::uint64_t offset, std::string detail) {
         error = ec;
@@ -89,7 +90,7 @@ struct repo_reader::impl final : car::handler {
 
     std::error_code on_block(const cid::cid& id, std::span<const std::uint8_t> bytes, std::uint64_t offset) override {
         // Once the walk is complete, later blocks (history, unlinked) need no storage.
-        if (walking && !walker.next()) return {};
+        if (walking && walker.done()) return {};
         std::error_code ec;
         if (!store.put(id, bytes, ec)) {
             if (ec) return fail(make_error_code(error::storage_failed), offset, "block " + id.to_string() + ": " + ec.message());
@@ -99,8 +100,10 @@ struct repo_reader::impl final : car::handler {
         stats.peak_memory_bytes = std::max(stats.peak_memory_bytes, store.memory_bytes());
         if (!commit && root && id == *root) {
             if (auto e = read_commit(bytes, offset)) return e;
+            return advance(offset);
         }
-        if (walking) return advance(offset);
+        // The walk can only move on when this is the block it waits for.
+        if (walking && walker.next_id() == id) return advance(offset);
         return {};
     }
 
@@ -155,41 +158,48 @@ struct repo_reader::impl final : car::handler {
 
     // Walks as far as the blocks received so far allow.
     std::error_code advance(std::uint64_t offset) {
-        while (auto next = walker.next()) {
+        while (!walker.done()) {
+            // Blocks stored long ago are cold: start fetching the next ones'
+            // index slots and bytes while this one is processed.
+            if (auto* soon = walker.upcoming(4)) store.prefetch_slot(*soon);
+            if (auto* next = walker.upcoming(2)) store.prefetch_bytes(*next);
             std::error_code ec;
-            auto bytes = store.get(next->id, scratch, ec);
+            std::span<const std::uint8_t> bytes;
+            if (!store.get(walker.next_id(), bytes, scratch, ec)) return {};
             if (ec) return fail(make_error_code(error::storage_failed), offset, "reading the spill file: " + ec.message());
-            if (bytes.data() == nullptr && !store.contains(next->id)) return {};
-            std::string detail;
-            if (!next->is_record) {
+            if (!walker.next_is_record()) {
+                std::string detail;
                 if ((ec = walker.expand_node(bytes, detail))) return fail(ec, offset, detail);
                 stats.mst_nodes = walker.nodes_visited();
                 continue;
             }
-            if ((ec = emit_record(*next, bytes, offset))) return ec;
+            if ((ec = emit_record(bytes, offset))) return ec;
         }
         return {};
     }
 
-    std::error_code emit_record(const mst::walker::pending& next, std::span<const std::uint8_t> bytes, std::uint64_t offset) {
-        std::string path(walker.record_key());
-        if (!syntax::is_repo_path(path))
-            return fail(make_error_code(mst::error::bad_key), offset, "MST key '" + path + "' is not collection/rkey");
-        if (next.id.codec() != cid::codec_dag_cbor)
-            return fail(make_error_code(error::bad_record), offset, "record " + path + " (" + next.id.to_string() + ") is not dag-cbor");
+    std::error_code emit_record(std::span<const std::uint8_t> bytes, std::uint64_t offset) {
+        const cid::cid id = walker.next_id();
+        auto bad = [&](std::error_code ec, const std::string& why) {
+            return fail(ec, offset, "record " + std::string(walker.record_key()) + " (" + id.to_string() + ")" + why);
+        };
+        if (id.codec() != cid::codec_dag_cbor) return bad(make_error_code(error::bad_record), " is not dag-cbor");
         std::size_t at = 0;
         if (auto ec = cbor::decode(bytes, record_doc, {.max_depth = options.max_cbor_depth}, &at))
-            return fail(make_error_code(error::bad_record), offset,
-                        "record " + path + " (" + next.id.to_string() + "), byte " + std::to_string(at) + " of the block: " + ec.message());
-        if (!record_doc.root().is(cbor::kind::map))
-            return fail(make_error_code(error::bad_record), offset, "record " + path + " is not a map");
+            return bad(make_error_code(error::bad_record), ", byte " + std::to_string(at) + " of the block: " + ec.message());
+        if (!record_doc.root().is(cbor::kind::map)) return bad(make_error_code(error::bad_record), " is not a map");
         std::string detail;
         if (auto ec = walker.take_record(detail)) return fail(ec, offset, detail);
+        std::string_view path = walker.last_key();
         auto slash = path.find('/');
-        record_view view{path, std::string_view(path).substr(0, slash), std::string_view(path).substr(slash + 1),
-                         next.id, record_doc.root(), bytes};
+        // Keys are sorted, so a collection repeats for long runs: check its NSID once per run.
+        if (slash == std::string_view::npos || !syntax::is_record_key(path.substr(slash + 1)) ||
+            (path.substr(0, slash) != last_collection && !syntax::is_nsid(path.substr(0, slash))))
+            return fail(make_error_code(mst::error::bad_key), offset, "MST key '" + std::string(path) + "' is not collection/rkey");
+        if (path.substr(0, slash) != last_collection) last_collection.assign(path.substr(0, slash));
+        record_view view{path, path.substr(0, slash), path.substr(slash + 1), id, record_doc.root(), bytes};
         ++stats.records;
-        if (auto ec = sink.on_record(view)) return fail(ec, offset, "record " + path + ": " + ec.message());
+        if (auto ec = sink.on_record(view)) return fail(ec, offset, "record " + std::string(path) + ": " + ec.message());
         return {};
     }
 };
@@ -216,7 +226,7 @@ std::error_code repo_reader::finish() {
                       "the CAR ends without the commit block " + (m.root ? m.root->to_string() : std::string("?")));
     for (;;) {
         if (auto ec = m.advance(end)) return ec;
-        if (!m.walker.next()) break;
+        if (m.walker.done()) break;
         if (!m.options.allow_partial)
             return m.fail(make_error_code(error::incomplete_tree), end, "the CAR ends without " + m.walker.describe_next());
         m.missing.push_back(m.walker.skip());

@@ -1,0 +1,150 @@
+// Single-core decode throughput on one CAR file, next to SHA-256 over the
+// same blocks (the floor: every byte must be hashed once).
+//   parse_bench FILE.car [did:key:...] [--once]
+// Prints one JSON line.
+#include "car/reader.hpp"
+#include "cbor/dag_json.hpp"
+#include "crypto/did_key.hpp"
+#include "crypto/sha256.hpp"
+#include "repo/block_store.hpp"
+#include "repo/repo_reader.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+using namespace bsky;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct block_collector final : car::handler {
+    std::vector<std::vector<std::uint8_t>> blocks;
+    std::error_code on_header(std::span<const cid::cid>) override { return {}; }
+    std::error_code on_block(const cid::cid&, std::span<const std::uint8_t> b, std::uint64_t) override {
+        blocks.emplace_back(b.begin(), b.end());
+        return {};
+    }
+};
+
+struct counting_sink final : repo::record_sink {
+    bool write_json = false;
+    std::string out;
+    std::uint64_t records = 0, json_bytes = 0;
+    std::error_code on_record(const repo::record_view& r) override {
+        ++records;
+        if (write_json) {
+            out.clear();
+            cbor::write_dag_json(r.value, out);
+            json_bytes += out.size();
+        }
+        return {};
+    }
+};
+
+template <class F>
+double best_of(int runs, F&& f) {
+    double best = 1e99;
+    for (int i = 0; i < runs; ++i) {
+        auto t0 = clock_type::now();
+        f();
+        best = std::min(best, std::chrono::duration<double>(clock_type::now() - t0).count());
+    }
+    return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: parse_bench FILE.car [did:key:...]\n");
+        return 2;
+    }
+    std::ifstream in(argv[1], std::ios::binary);
+    std::vector<std::uint8_t> file{std::istreambuf_iterator<char>(in), {}};
+    std::optional<crypto::public_key> key;
+    bool once = false;  // decode passes only, for profilers
+    for (int i = 2; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--once") once = true;
+        else key = crypto::parse_did_key(argv[i]);
+    }
+
+    block_collector collector;
+    car::reader reader(collector, {.verify_hashes = false});
+    std::error_code ec;
+    reader.put(file, ec);
+    std::uint64_t block_bytes = 0;
+    for (const auto& b : collector.blocks) block_bytes += b.size();
+
+    auto run = [&](bool json) {
+        counting_sink sink;
+        sink.write_json = json;
+        repo::reader_options options;
+        options.key = key;
+        options.spill_threshold_bytes = 1ull << 40;  // measure decoding, not the disk
+        repo::repo_reader r(sink, options);
+        constexpr std::size_t chunk = 1 << 16;
+        for (std::size_t pos = 0; pos < file.size(); pos += chunk)
+            if (auto e = r.put({file.data() + pos, std::min(chunk, file.size() - pos)})) {
+                std::fprintf(stderr, "parse_bench: %s\n", r.error_message().c_str());
+                std::exit(1);
+            }
+        if (r.finish()) {
+            std::fprintf(stderr, "parse_bench: %s\n", r.error_message().c_str());
+            std::exit(1);
+        }
+        return sink.records;
+    };
+    std::uint64_t records = run(false);
+    if (once) {
+        for (int i = 0; i < 10; ++i) run(false);
+        return 0;
+    }
+    volatile std::uint8_t sink_byte = 0;
+    double sha = best_of(5, [&] {
+        for (const auto& b : collector.blocks) sink_byte = sink_byte ^ crypto::sha256(b)[0];
+    });
+
+    // The CAR layer alone: framing, CID parsing and hash checks.
+    struct null_handler final : car::handler {
+        std::error_code on_header(std::span<const cid::cid>) override { return {}; }
+        std::error_code on_block(const cid::cid&, std::span<const std::uint8_t>, std::uint64_t) override { return {}; }
+    } nothing;
+    double car_only = best_of(5, [&] {
+        car::reader r(nothing);
+        std::error_code e;
+        r.put(file, e);
+    });
+
+    // CAR layer plus storing every block (what an out-of-order repo costs before any walking).
+    struct storing_handler final : car::handler {
+        repo::block_store store{1ull << 40};
+        std::error_code on_header(std::span<const cid::cid>) override { return {}; }
+        std::error_code on_block(const cid::cid& id, std::span<const std::uint8_t> b, std::uint64_t) override {
+            std::error_code e;
+            store.put(id, b, e);
+            return e;
+        }
+    };
+    double car_store = best_of(5, [&] {
+        storing_handler h;
+        car::reader r(h);
+        std::error_code e;
+        r.put(file, e);
+    });
+
+    double decode = best_of(5, [&] { run(false); });
+    double with_json = best_of(5, [&] { run(true); });
+
+    double mb = static_cast<double>(file.size()) / 1e6;
+    std::printf(
+        "{\"file\":\"%s\",\"bytes\":%zu,\"blocks\":%zu,\"avg_block_bytes\":%.0f,\"records\":%llu,"
+        "\"sha256_MBps\":%.1f,\"car_verify_MBps\":%.1f,\"car_store_MBps\":%.1f,\"decode_MBps\":%.1f,\"decode_records_per_s\":%.0f,\"decode_json_MBps\":%.1f,"
+        "\"decode_vs_sha256\":%.2f}\n",
+        argv[1], file.size(), collector.blocks.size(), static_cast<double>(block_bytes) / static_cast<double>(collector.blocks.size()),
+        static_cast<unsigned long long>(records), static_cast<double>(block_bytes) / 1e6 / sha, mb / car_only, mb / car_store, mb / decode,
+        static_cast<double>(records) / decode, mb / with_json, decode / sha);
+    return 0;
+}
