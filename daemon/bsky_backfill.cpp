@@ -8,6 +8,7 @@
 #include "syntax/syntax.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -35,12 +36,13 @@ constexpr const char* run_usage =
 
 constexpr const char* inspect_usage =
     "usage: bsky-backfill inspect FILE.car [--did DID] [--key did:key:z... | --did-doc DOC.json]\n"
-    "         [--format raw|pipeline] [--allow-partial]\n"
+    "         [--format raw|pipeline] [--allow-partial] [--spill-threshold SIZE]\n"
     "\n"
     "Verifies every block hash, the commit (and its signature when a key or DID\n"
     "document is given) and the MST, then prints one JSON line per record in key\n"
     "order to stdout and a summary line to stderr. Exit 1 on a corrupt file or a\n"
-    "failed signature.\n";
+    "failed signature. Blocks waiting for their place in the tree are kept in\n"
+    "memory up to --spill-threshold (default 64MiB), then in a temporary file.\n";
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -97,6 +99,7 @@ private:
 int inspect(daemon::arg_cursor& args) {
     std::string file, did, key_text, did_doc_path, format = "raw";
     bool allow_partial = false;
+    std::uint64_t spill_threshold = config::defaults().limits.spill_threshold_bytes;
     while (!args.done()) {
         if (args.take("--help")) {
             std::fputs(inspect_usage, stdout);
@@ -107,6 +110,11 @@ int inspect(daemon::arg_cursor& args) {
         else if (args.take("--did-doc")) did_doc_path = args.value();
         else if (args.take("--format")) format = args.value();
         else if (args.take("--allow-partial")) allow_partial = true;
+        else if (args.take("--spill-threshold")) {
+            auto text = args.value();
+            if (!config::parse_byte_size(text, spill_threshold))
+                throw daemon::usage_error{"--spill-threshold takes a size such as 64MiB, not '" + text + "'"};
+        }
         else if (!args.peek().starts_with("--") && file.empty()) {
             file = std::string(args.peek());
             args.take(args.peek());
@@ -122,6 +130,7 @@ int inspect(daemon::arg_cursor& args) {
     repo::reader_options options;
     options.expected_did = did;
     options.allow_partial = allow_partial;
+    options.spill_threshold_bytes = spill_threshold;
     if (!key_text.empty()) {
         options.key = crypto::parse_did_key(key_text);
         if (!options.key) throw daemon::usage_error{"--key '" + key_text + "' is not a did:key of a secp256k1 or P-256 key"};
@@ -225,6 +234,8 @@ int main_impl(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A peer that closes mid-write is an error code on the socket, not a reason to die.
+    std::signal(SIGPIPE, SIG_IGN);
     try {
         return main_impl(argc, argv);
     } catch (const daemon::usage_error& e) {

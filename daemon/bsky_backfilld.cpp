@@ -128,6 +128,8 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A peer that closes mid-write is an error code on the socket, not a reason to die.
+    std::signal(SIGPIPE, SIG_IGN);
     try {
         return run(argc, argv);
     } catch (const daemon::usage_error& e) {

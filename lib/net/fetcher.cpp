@@ -1,0 +1,106 @@
+#include "net/fetcher.hpp"
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+namespace bsky::net {
+
+namespace asio = boost::asio;
+
+std::chrono::milliseconds backoff_delay(std::uint32_t attempt, const retry_params& params, std::mt19937_64& rng) {
+    double ceiling = static_cast<double>(params.backoff_base.count()) * std::pow(2.0, std::min<std::uint32_t>(attempt, 30));
+    ceiling = std::min(ceiling, static_cast<double>(params.backoff_cap.count()));
+    std::uniform_real_distribution<double> pick(0.0, ceiling);
+    return std::chrono::milliseconds(static_cast<std::int64_t>(pick(rng)));
+}
+
+bool is_retryable(const std::error_code& ec) noexcept {
+    if (ec.category() == error_category()) {
+        switch (static_cast<error>(ec.value())) {
+            case error::connect_timeout:
+            case error::handshake_timeout:
+            case error::headers_timeout:
+            case error::idle_timeout:
+            case error::truncated_body:
+            case error::bad_gzip:
+                return true;
+            default:
+                return false;
+        }
+    }
+    // Certificate failures will not fix themselves; most other socket errors might.
+    auto in = [&](const boost::system::error_category& cat) {
+        return ec.category() == static_cast<const std::error_category&>(cat);
+    };
+    if (in(asio::error::get_ssl_category())) return false;
+    if (in(asio::ssl::error::get_stream_category()))
+        return ec == std::error_code(boost::system::error_code(asio::ssl::error::stream_truncated));
+    if (ec == std::errc::connection_refused || ec == std::errc::connection_reset || ec == std::errc::connection_aborted ||
+        ec == std::errc::network_unreachable || ec == std::errc::host_unreachable || ec == std::errc::timed_out ||
+        ec == std::errc::broken_pipe)
+        return true;
+    if (in(asio::error::get_netdb_category())) return ec.value() == asio::error::host_not_found_try_again;
+    return in(asio::error::get_misc_category()) && ec.value() == asio::error::eof;
+}
+
+std::string authority_of(std::string_view url) {
+    auto parsed = boost::urls::parse_uri(url);
+    if (!parsed) return {};
+    std::string port = parsed->has_port() ? std::string(parsed->port()) : (parsed->scheme() == "https" ? "443" : "80");
+    return std::string(parsed->encoded_host()) + ":" + port;
+}
+
+fetcher::fetcher(http_client& client, rate::host_limiter& limiter, retry_params params, std::uint64_t seed)
+    : client_(client), limiter_(limiter), params_(params), rng_(seed) {}
+
+asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_key, consumer_factory make_consumer) {
+    fetch_result result;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        auto permit = co_await limiter_.acquire(limit_key);
+        result.resp = response{};
+        body_handler consumer;
+        if (make_consumer) consumer = make_consumer();
+        result.ec = co_await client_.get(url, result.resp, std::move(consumer));
+        permit.release();
+        const auto& resp = result.resp;
+        limiter_.observe(limit_key, resp.status,
+                         rate::parse_rate_limit_headers([&](std::string_view name) { return resp.header(name); },
+                                                        static_cast<std::int64_t>(std::time(nullptr))));
+        bool retry = false;
+        if (result.ec) {
+            result.detail = resp.detail.empty() ? result.ec.message() : resp.detail;
+            retry = is_retryable(result.ec);
+        } else if (resp.status == 429) {
+            if (++result.rate_limited > params_.max_rate_limited) {
+                result.detail = "still rate limited (HTTP 429) after " + std::to_string(result.rate_limited - 1) + " pauses";
+                co_return result;
+            }
+            continue;  // the limiter now holds the host until its reset; no attempt is used up
+        } else if (resp.status >= 500) {
+            result.detail = "HTTP " + std::to_string(resp.status) + " from " + limit_key;
+            retry = true;
+        } else {
+            result.detail.clear();
+            co_return result;
+        }
+        ++result.attempts;
+        if (!retry || result.attempts >= params_.max_attempts) {
+            if (retry) result.detail = "gave up after " + std::to_string(result.attempts) + " attempts: " + result.detail;
+            co_return result;
+        }
+        ++retries_;
+        timer.expires_after(backoff_delay(result.attempts - 1, params_, rng_));
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
+}  // namespace bsky::net

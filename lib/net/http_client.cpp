@@ -1,0 +1,442 @@
+#include "net/http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <stdexcept>
+
+namespace bsky::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "net"; }
+    std::string message(int ev) const override {
+        switch (static_cast<error>(ev)) {
+            case error::bad_url: return "malformed URL";
+            case error::unsupported_scheme: return "only http and https URLs are fetched";
+            case error::private_address: return "host resolves to a private, loopback or link-local address";
+            case error::too_many_redirects: return "too many redirects";
+            case error::body_too_large: return "response body larger than the limit";
+            case error::connect_timeout: return "connect timed out";
+            case error::handshake_timeout: return "TLS handshake timed out";
+            case error::headers_timeout: return "no response headers in time";
+            case error::idle_timeout: return "the response body stalled";
+            case error::bad_gzip: return "corrupt gzip body";
+            case error::truncated_body: return "the connection closed before the body was complete";
+            case error::consumer_failed: return "the body consumer rejected the data";
+        }
+        return "unknown net error";
+    }
+};
+
+constexpr std::size_t error_body_limit = 64 * 1024;
+
+struct target {
+    bool tls = false;
+    std::string host;
+    std::string port;
+    std::string path_and_query;
+    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+};
+
+std::optional<target> parse_target(std::string_view url) {
+    auto parsed = boost::urls::parse_uri(url);
+    if (!parsed) return std::nullopt;
+    target t;
+    auto scheme = parsed->scheme();
+    if (scheme == "https") t.tls = true;
+    else if (scheme != "http") return std::nullopt;
+    t.host = std::string(parsed->encoded_host());
+    if (parsed->host_type() == boost::urls::host_type::ipv6) {
+        // "[::1]": keep the brackets out of resolution and SNI.
+        t.host = t.host.substr(1, t.host.size() - 2);
+    }
+    if (t.host.empty()) return std::nullopt;
+    t.port = parsed->has_port() ? std::string(parsed->port()) : (t.tls ? "443" : "80");
+    t.path_and_query = std::string(parsed->encoded_path());
+    if (t.path_and_query.empty()) t.path_and_query = "/";
+    if (parsed->has_query()) t.path_and_query += "?" + std::string(parsed->encoded_query());
+    return t;
+}
+
+struct connection {
+    std::string key;
+    std::unique_ptr<beast::tcp_stream> plain;
+    std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+    beast::flat_buffer buffer;
+
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+// Streams gzip through zlib in fixed-size output pieces.
+class gunzip {
+public:
+    gunzip() {
+        stream_.zalloc = Z_NULL;
+        stream_.zfree = Z_NULL;
+        stream_.opaque = Z_NULL;
+        ok_ = inflateInit2(&stream_, 16 + MAX_WBITS) == Z_OK;
+    }
+    ~gunzip() {
+        if (ok_) inflateEnd(&stream_);
+    }
+    gunzip(const gunzip&) = delete;
+    gunzip& operator=(const gunzip&) = delete;
+
+    template <class Out>
+    bool feed(std::span<const std::uint8_t> in, Out&& out) {
+        if (!ok_) return false;
+        stream_.next_in = const_cast<Bytef*>(in.data());
+        stream_.avail_in = static_cast<uInt>(in.size());
+        while (stream_.avail_in > 0 && !finished_) {
+            stream_.next_out = buffer_;
+            stream_.avail_out = sizeof buffer_;
+            int rc = inflate(&stream_, Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return false;
+            auto produced = sizeof buffer_ - stream_.avail_out;
+            if (produced && !out(std::span<const std::uint8_t>(buffer_, produced))) return false;
+            if (rc == Z_STREAM_END) finished_ = true;
+            if (rc == Z_BUF_ERROR && produced == 0) return false;
+        }
+        return true;
+    }
+    bool finished() const noexcept { return finished_; }
+
+private:
+    z_stream stream_{};
+    bool ok_ = false;
+    bool finished_ = false;
+    Bytef buffer_[64 * 1024];
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::error_code timeout_as(boost::system::error_code ec, error e) {
+    return ec == beast::error::timeout ? make_error_code(e) : std::error_code(ec);
+}
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+    static const category instance;
+    return instance;
+}
+
+std::string_view response::header(std::string_view name) const noexcept {
+    for (const auto& [k, v] : headers)
+        if (iequals(k, name)) return v;
+    return {};
+}
+
+bool is_private_address(std::string_view text) noexcept {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(std::string(text), ec);
+    if (ec) return true;  // not an address: refuse rather than guess
+    if (address.is_v6()) {
+        auto v6 = address.to_v6();
+        if (v6.is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
+    }
+    if (address.is_v4()) {
+        auto b = address.to_v4().to_bytes();
+        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||
+               (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+               (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
+    }
+    auto v6 = address.to_v6();
+    auto b = v6.to_bytes();
+    return v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_link_local() ||
+           (b[0] & 0xfe) == 0xfc /* ULA fc00::/7 */ || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* site-local */ ||
+           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* documentation */ ||
+           (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) /* NAT64 */;
+}
+
+struct http_client::impl {
+    asio::any_io_executor executor;
+    client_params params;
+    asio::ssl::context ssl{asio::ssl::context::tls_client};
+    std::map<std::string, std::deque<std::unique_ptr<connection>>> idle;
+    client_stats stats;
+
+    impl(asio::any_io_executor ex, client_params p) : executor(std::move(ex)), params(std::move(p)) {
+        ssl.set_default_verify_paths();
+        ssl.set_verify_mode(asio::ssl::verify_peer);
+        ssl.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                        asio::ssl::context::no_tlsv1_1);
+        if (!params.ca_file.empty()) {
+            boost::system::error_code ec;
+            ssl.load_verify_file(params.ca_file.string(), ec);
+            if (ec) throw std::runtime_error("tls.ca_file " + params.ca_file.string() + ": cannot load: " + ec.message());
+        }
+    }
+
+    asio::awaitable<std::error_code> connect(const target& t, std::unique_ptr<connection>& out, std::string& detail) {
+        tcp::resolver resolver(executor);
+        std::string host = t.host;
+        if (auto it = params.resolve_overrides.find(t.host); it != params.resolve_overrides.end()) host = it->second;
+        auto [rec, results] = co_await resolver.async_resolve(host, t.port, asio::as_tuple(asio::use_awaitable));
+        if (rec) {
+            detail = "resolving " + t.host + ": " + rec.message();
+            co_return rec;
+        }
+        // Every answer must be public: a host with one private answer could be
+        // steered at an internal service.
+        if (!params.allow_private_addresses) {
+            for (const auto& entry : results) {
+                auto address = entry.endpoint().address().to_string();
+                if (is_private_address(address)) {
+                    detail = t.host + " resolves to " + address + ", a non-public address (allow_private_addresses is off)";
+                    co_return make_error_code(error::private_address);
+                }
+            }
+        }
+        auto conn = std::make_unique<connection>();
+        conn->key = t.key();
+        conn->plain = std::make_unique<beast::tcp_stream>(executor);
+        conn->plain->expires_after(params.connect_timeout);
+        auto [cec, endpoint] = co_await conn->plain->async_connect(results, asio::as_tuple(asio::use_awaitable));
+        if (cec) {
+            detail = "connecting to " + t.host + ":" + t.port + ": " + cec.message();
+            co_return timeout_as(cec, error::connect_timeout);
+        }
+        ++stats.connections_opened;
+        if (t.tls) {
+            conn->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*conn->plain), ssl);
+            conn->plain.reset();
+            if (!SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str())) {
+                detail = "setting SNI for " + t.host;
+                co_return std::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+            }
+            conn->tls->set_verify_callback(asio::ssl::host_name_verification(t.host));
+            conn->lowest().expires_after(params.handshake_timeout);
+            auto [hec] = co_await conn->tls->async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+            if (hec) {
+                detail = "TLS handshake with " + t.host + ": " + hec.message();
+                co_return timeout_as(hec, error::handshake_timeout);
+            }
+        }
+        out = std::move(conn);
+        co_return std::error_code{};
+    }
+
+    template <class Stream>
+    asio::awaitable<std::error_code> exchange(Stream& stream, connection& conn, const target& t, const std::string& url,
+                                              response& out, const body_handler& on_body,
+                                              const std::vector<std::pair<std::string, std::string>>& extra,
+                                              bool& keep_alive, bool& nothing_received) {
+        http::request<http::empty_body> req{http::verb::get, t.path_and_query, 11};
+        bool default_port = (t.tls && t.port == "443") || (!t.tls && t.port == "80");
+        std::string host_header = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
+        req.set(http::field::host, default_port ? host_header : host_header + ":" + t.port);
+        req.set(http::field::user_agent, params.user_agent);
+        req.set(http::field::accept_encoding, "gzip");
+        req.keep_alive(true);
+        for (const auto& [k, v] : extra) req.set(k, v);
+
+        conn.lowest().expires_after(params.headers_timeout);
+        auto [wec, written] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+        if (wec) {
+            out.detail = "sending the request to " + t.host + ": " + wec.message();
+            co_return timeout_as(wec, error::headers_timeout);
+        }
+        http::response_parser<http::buffer_body> parser;
+        parser.body_limit(boost::none);
+        parser.header_limit(64 * 1024);
+        auto [hec, header_bytes] = co_await http::async_read_header(stream, conn.buffer, parser, asio::as_tuple(asio::use_awaitable));
+        if (hec) {
+            nothing_received = header_bytes == 0;
+            out.detail = "reading the response headers from " + t.host + ": " + hec.message();
+            co_return timeout_as(hec, error::headers_timeout);
+        }
+        const auto& head = parser.get();
+        out.status = head.result_int();
+        out.final_url = url;
+        out.headers.clear();
+        for (const auto& field : head) out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        bool gzip = iequals(out.header("Content-Encoding"), "gzip");
+        bool success = out.status >= 200 && out.status < 300;
+        bool redirect = out.status >= 300 && out.status < 400 && !out.header("Location").empty();
+        if (redirect || parser.is_done()) {
+            keep_alive = parser.is_done() && parser.keep_alive();
+            co_return std::error_code{};
+        }
+
+        std::optional<gunzip> inflater;
+        if (gzip) inflater.emplace();
+        std::error_code consumer_error;
+        auto deliver = [&](std::span<const std::uint8_t> bytes) -> bool {
+            out.body_bytes += bytes.size();
+            if (params.max_body_bytes && out.body_bytes > params.max_body_bytes) {
+                consumer_error = make_error_code(error::body_too_large);
+                return false;
+            }
+            if (!success) {
+                auto room = error_body_limit - std::min(error_body_limit, out.error_body.size());
+                out.error_body.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
+                return true;
+            }
+            if (auto ec = on_body ? on_body(bytes) : std::error_code{}) {
+                consumer_error = ec;
+                return false;
+            }
+            return true;
+        };
+
+        std::vector<std::uint8_t> chunk(64 * 1024);
+        while (!parser.is_done()) {
+            parser.get().body().data = chunk.data();
+            parser.get().body().size = chunk.size();
+            conn.lowest().expires_after(params.idle_body_timeout);
+            auto [rec, n] = co_await http::async_read_some(stream, conn.buffer, parser, asio::as_tuple(asio::use_awaitable));
+            if (rec == http::error::need_buffer) rec = {};
+            if (rec) {
+                if (rec == http::error::partial_message || rec == asio::error::eof || rec == asio::ssl::error::stream_truncated) {
+                    out.detail = "the connection to " + t.host + " closed after " + std::to_string(out.wire_bytes) + " body bytes";
+                    co_return make_error_code(error::truncated_body);
+                }
+                out.detail = "reading the body from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes: " + rec.message();
+                co_return timeout_as(rec, error::idle_timeout);
+            }
+            std::size_t got = chunk.size() - parser.get().body().size;
+            if (got == 0) continue;
+            out.wire_bytes += got;
+            if (params.max_body_bytes && out.wire_bytes > params.max_body_bytes) {
+                out.detail = "the body from " + t.host + " exceeds " + std::to_string(params.max_body_bytes) + " bytes";
+                co_return make_error_code(error::body_too_large);
+            }
+            std::span<const std::uint8_t> piece(chunk.data(), got);
+            bool ok = inflater ? inflater->feed(piece, deliver) : deliver(piece);
+            if (!ok) {
+                if (consumer_error == error::body_too_large) {
+                    out.detail = "the body from " + t.host + " exceeds " + std::to_string(params.max_body_bytes) + " bytes";
+                    co_return consumer_error;
+                }
+                if (consumer_error) {
+                    out.detail = "the body consumer stopped after " + std::to_string(out.body_bytes) + " bytes: " + consumer_error.message();
+                    co_return consumer_error;
+                }
+                out.detail = "corrupt gzip data from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes";
+                co_return make_error_code(error::bad_gzip);
+            }
+            if (!success && out.error_body.size() >= error_body_limit) {
+                keep_alive = false;  // stop reading a large error body; drop the connection
+                co_return std::error_code{};
+            }
+        }
+        if (inflater && !inflater->finished()) {
+            out.detail = "the gzip stream from " + t.host + " ended early";
+            co_return make_error_code(error::bad_gzip);
+        }
+        keep_alive = parser.keep_alive();
+        co_return std::error_code{};
+    }
+
+    asio::awaitable<std::error_code> get(std::string url, response& out, const body_handler& on_body,
+                                         const std::vector<std::pair<std::string, std::string>>& extra) {
+        out = response{};
+        for (unsigned hop = 0;; ++hop) {
+            auto t = parse_target(url);
+            if (!t) {
+                out.detail = "cannot fetch '" + url.substr(0, 200) + "': not an http(s) URL";
+                co_return make_error_code(url.starts_with("http") ? error::bad_url : error::unsupported_scheme);
+            }
+            ++stats.requests;
+            std::error_code ec;
+            bool keep_alive = false;
+            // A pooled connection may have been closed by the server while idle:
+            // if it fails before any response byte, try once more on a new one.
+            for (int attempt = 0; attempt < 2; ++attempt) {
+                std::unique_ptr<connection> conn;
+                auto& pool = idle[t->key()];
+                bool reused = false;
+                if (!pool.empty() && attempt == 0) {
+                    conn = std::move(pool.front());
+                    pool.pop_front();
+                    reused = true;
+                    ++stats.connections_reused;
+                } else {
+                    std::string detail;
+                    if ((ec = co_await connect(*t, conn, detail))) {
+                        out.detail = detail;
+                        co_return ec;
+                    }
+                }
+                out.reused_connection = reused;
+                bool nothing = false;
+                keep_alive = false;
+                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, on_body, extra, keep_alive, nothing);
+                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, on_body, extra, keep_alive, nothing);
+                if (ec && reused && nothing && out.body_bytes == 0) continue;
+                if (!ec && keep_alive) {
+                    conn->lowest().expires_never();
+                    if (pool.size() < params.max_idle_per_host) pool.push_back(std::move(conn));
+                }
+                break;
+            }
+            if (ec) co_return ec;
+            auto location = out.header("Location");
+            if (out.status >= 300 && out.status < 400 && !location.empty()) {
+                if (hop >= params.max_redirects) {
+                    out.detail = "more than " + std::to_string(params.max_redirects) + " redirects, the last to " + std::string(location);
+                    co_return make_error_code(error::too_many_redirects);
+                }
+                auto base = boost::urls::parse_uri(url);
+                auto ref = boost::urls::parse_uri_reference(location);
+                if (!base || !ref) {
+                    out.detail = "redirect to a malformed location: " + std::string(location).substr(0, 200);
+                    co_return make_error_code(error::bad_url);
+                }
+                boost::urls::url next;
+                auto resolved = boost::urls::resolve(*base, *ref, next);
+                if (!resolved) {
+                    out.detail = "cannot resolve redirect location " + std::string(location).substr(0, 200);
+                    co_return make_error_code(error::bad_url);
+                }
+                url = std::string(next.buffer());
+                out.redirects = hop + 1;
+                auto redirects = out.redirects;
+                out = response{};
+                out.redirects = redirects;
+                continue;
+            }
+            co_return std::error_code{};
+        }
+    }
+};
+
+http_client::http_client(asio::any_io_executor executor, client_params params)
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(params))) {}
+http_client::~http_client() = default;
+
+asio::awaitable<std::error_code> http_client::get(std::string url, response& out, body_handler on_body,
+                                                  std::vector<std::pair<std::string, std::string>> extra_headers) {
+    co_return co_await impl_->get(std::move(url), out, on_body, extra_headers);
+}
+
+client_stats http_client::stats() const noexcept { return impl_->stats; }
+void http_client::close_idle() { impl_->idle.clear(); }
+
+}  // namespace bsky::net

@@ -1,0 +1,112 @@
+#pragma once
+// An HTTP/1.1 client for fetching from PDSes and directories: HTTPS with SNI
+// and certificate + host-name verification, keep-alive connections reused per
+// host, deadlines on every phase, gzip inflated as it streams, redirects, a
+// size cap, and a guard against hosts on private networks. Bodies are handed
+// to the caller chunk by chunk, never buffered whole.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace bsky::net {
+
+enum class error {
+    bad_url = 1,
+    unsupported_scheme,
+    private_address,
+    too_many_redirects,
+    body_too_large,
+    connect_timeout,
+    handshake_timeout,
+    headers_timeout,
+    idle_timeout,
+    bad_gzip,
+    truncated_body,
+    consumer_failed,
+};
+const std::error_category& error_category() noexcept;
+inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
+
+struct client_params {
+    std::chrono::milliseconds connect_timeout{10'000};
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds headers_timeout{30'000};
+    std::chrono::milliseconds idle_body_timeout{60'000};  ///< no body bytes for this long fails the fetch
+    std::uint64_t max_body_bytes = 0;                      ///< decoded and on the wire; 0: no cap
+    unsigned max_redirects = 3;
+    bool allow_private_addresses = false;
+    std::size_t max_idle_per_host = 4;
+    std::string user_agent = "bsky-backfill";
+    std::filesystem::path ca_file;  ///< trusted in addition to the system store
+    /// host -> address to connect to instead of resolving it (like curl --resolve);
+    /// the host name is still used for SNI, certificate checks and Host.
+    std::map<std::string, std::string> resolve_overrides;
+};
+
+struct response {
+    unsigned status = 0;
+    std::string final_url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string error_body;          ///< non-2xx bodies, decoded, first 64 KiB
+    std::uint64_t body_bytes = 0;    ///< decoded bytes handed to the consumer
+    std::uint64_t wire_bytes = 0;    ///< body bytes as received
+    unsigned redirects = 0;
+    bool reused_connection = false;
+    std::string detail;              ///< a sentence about the failure, when there is one
+
+    /// First value of a header, case-insensitively; empty when absent.
+    std::string_view header(std::string_view name) const noexcept;
+};
+
+/// Receives 2xx body bytes (inflated). An error stops the transfer.
+using body_handler = std::function<std::error_code(std::span<const std::uint8_t>)>;
+
+struct client_stats {
+    std::uint64_t requests = 0;
+    std::uint64_t connections_opened = 0;
+    std::uint64_t connections_reused = 0;
+};
+
+/// @par Thread Safety
+/// Not thread-safe: use it from the event loop thread (or one strand).
+class http_client {
+public:
+    /// Throws std::runtime_error at start-up when the CA file cannot be loaded.
+    http_client(boost::asio::any_io_executor executor, client_params params);
+    ~http_client();
+
+    /// GETs `url`, following redirects. 2xx bodies stream to `on_body`; other
+    /// bodies land in `out.error_body`. The returned error covers transport
+    /// failures only: an HTTP status is not an error here.
+    boost::asio::awaitable<std::error_code> get(std::string url, response& out, body_handler on_body,
+                                                std::vector<std::pair<std::string, std::string>> extra_headers = {});
+
+    client_stats stats() const noexcept;
+    /// Closes pooled idle connections (shutdown, or after a config change).
+    void close_idle();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// True for loopback, RFC 1918, CGNAT, link-local, ULA, multicast, unspecified,
+/// broadcast and other non-public addresses (IPv4-mapped IPv6 included).
+bool is_private_address(std::string_view address) noexcept;
+
+}  // namespace bsky::net
+
+template <>
+struct std::is_error_code_enum<bsky::net::error> : std::true_type {};

@@ -1,0 +1,154 @@
+#include "rate/host_limiter.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+namespace bsky::rate {
+
+namespace net = boost::asio;
+
+struct host_limiter::host_state {
+    host_state(const limiter_params& p, clock::time_point now)
+        : bucket(p.requests_per_window / p.window_seconds, p.burst, now) {}
+    token_bucket bucket;
+    clock::time_point paused_until{};
+    std::uint32_t in_flight = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t rate_limited = 0;
+    bool server_policy = false;  ///< the bucket follows the server's RateLimit-Policy
+};
+
+struct host_limiter::impl {
+    net::any_io_executor executor;
+    limiter_params params;
+    std::map<std::string, std::unique_ptr<host_state>> hosts;
+    std::set<net::steady_timer*> waiters;
+};
+
+host_limiter::host_limiter(net::any_io_executor executor, limiter_params params)
+    : impl_(std::make_unique<impl>(impl{std::move(executor), params, {}, {}})) {}
+
+host_limiter::~host_limiter() = default;
+
+host_limiter::permit& host_limiter::permit::operator=(permit&& o) noexcept {
+    if (this != &o) {
+        release();
+        limiter_ = std::exchange(o.limiter_, nullptr);
+        host_ = o.host_;
+    }
+    return *this;
+}
+
+void host_limiter::permit::release() noexcept {
+    if (!limiter_) return;
+    --host_->in_flight;
+    --limiter_->in_flight_total_;
+    limiter_->notify_all();
+    limiter_ = nullptr;
+}
+
+host_limiter::host_state& host_limiter::state_for(const std::string& host) {
+    auto& slot = impl_->hosts[host];
+    if (!slot) slot = std::make_unique<host_state>(impl_->params, clock::now());
+    return *slot;
+}
+
+void host_limiter::notify_all() {
+    // Waiters re-check their conditions when their timer is cancelled.
+    for (auto* t : impl_->waiters) t->cancel();
+}
+
+net::awaitable<host_limiter::permit> host_limiter::acquire(std::string host) {
+    net::steady_timer timer(impl_->executor);
+    for (;;) {
+        auto& h = state_for(host);
+        auto now = clock::now();
+        clock::duration wait = clock::duration::max();
+        bool may_go = false;
+        if (h.paused_until > now) {
+            wait = h.paused_until - now;
+        } else if (h.in_flight >= impl_->params.max_concurrent_per_host ||
+                   in_flight_total_ >= impl_->params.max_concurrent_total) {
+            // wait for a release
+        } else if (auto until = h.bucket.time_until_available(now); until > clock::duration::zero()) {
+            wait = until;
+        } else {
+            may_go = true;
+        }
+        if (may_go) {
+            h.bucket.try_consume(now);
+            ++h.in_flight;
+            ++h.requests;
+            ++in_flight_total_;
+            co_return permit(this, &h);
+        }
+        if (wait == clock::duration::max()) timer.expires_at(net::steady_timer::time_point::max());
+        else timer.expires_after(wait);
+        impl_->waiters.insert(&timer);
+        co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+        impl_->waiters.erase(&timer);
+        auto state = co_await net::this_coro::cancellation_state;
+        if (state.cancelled() != net::cancellation_type::none)
+            throw boost::system::system_error(net::error::operation_aborted, "waiting for a rate-limit slot");
+    }
+}
+
+void host_limiter::observe(const std::string& host, unsigned status, const rate_limit_info& info) {
+    auto& h = state_for(host);
+    auto now = clock::now();
+    auto wall_now = std::chrono::system_clock::now();
+    auto until_reset = [&]() -> std::optional<clock::duration> {
+        if (!info.reset_unix) return std::nullopt;
+        auto reset = std::chrono::system_clock::time_point(std::chrono::seconds(*info.reset_unix));
+        if (reset <= wall_now) return clock::duration::zero();
+        return std::chrono::duration_cast<clock::duration>(reset - wall_now);
+    };
+    if (info.policy_requests && info.policy_window) {
+        double rate = *info.policy_requests / *info.policy_window;
+        // Never faster than configured; follow the server when it is stricter.
+        double configured = impl_->params.requests_per_window / impl_->params.window_seconds;
+        if (rate < configured) {
+            h.bucket.reconfigure(rate, std::min(impl_->params.burst, *info.policy_requests), now);
+            h.server_policy = true;
+        }
+    }
+    if (info.remaining) h.bucket.limit_tokens(*info.remaining, now);
+    std::optional<clock::duration> pause;
+    if (status == 429) {
+        ++h.rate_limited;
+        if (auto r = until_reset(); r && *r > clock::duration::zero()) pause = *r;
+        else if (info.retry_after) pause = *info.retry_after;
+        else pause = impl_->params.default_pause;
+    } else if (info.remaining && *info.remaining < 1.0) {
+        if (auto r = until_reset()) pause = *r;
+    }
+    if (pause) h.paused_until = std::max(h.paused_until, now + *pause);
+    notify_all();
+}
+
+void host_limiter::set_params(const limiter_params& params) {
+    impl_->params = params;
+    auto now = clock::now();
+    for (auto& [name, h] : impl_->hosts)
+        if (!h->server_policy) h->bucket.reconfigure(params.requests_per_window / params.window_seconds, params.burst, now);
+    notify_all();
+}
+
+std::map<std::string, host_limiter::host_snapshot> host_limiter::snapshot() {
+    std::map<std::string, host_snapshot> out;
+    auto now = clock::now();
+    for (auto& [name, h] : impl_->hosts) {
+        double paused = h->paused_until > now ? std::chrono::duration<double>(h->paused_until - now).count() : 0.0;
+        out[name] = {h->bucket.tokens(now), h->in_flight, h->requests, h->rate_limited, paused};
+    }
+    return out;
+}
+
+}  // namespace bsky::rate

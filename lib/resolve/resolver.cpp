@@ -1,0 +1,79 @@
+#include "resolve/resolver.hpp"
+
+#include "syntax/syntax.hpp"
+
+namespace bsky::resolve {
+
+namespace asio = boost::asio;
+
+std::string document_url(const std::string& did, const std::string& plc_url) {
+    if (syntax::is_did_plc(did)) return plc_url + "/" + did;
+    if (syntax::is_did_web(did)) {
+        std::string host = did.substr(8);
+        if (auto pct = host.find('%'); pct != std::string::npos) host = host.substr(0, pct) + ":" + host.substr(pct + 3);
+        return "https://" + host + "/.well-known/did.json";
+    }
+    return {};
+}
+
+asio::awaitable<resolution> resolver::resolve(std::string did) {
+    auto now = std::chrono::steady_clock::now();
+    if (auto it = cache_.find(did); it != cache_.end()) {
+        if (it->second.expires > now) {
+            ++hits_;
+            auto hit = it->second.value;
+            hit.from_cache = true;
+            co_return hit;
+        }
+        cache_.erase(it);
+    }
+    resolution out;
+    auto url = document_url(did, params_.plc_url);
+    if (url.empty()) {
+        out.detail = "'" + did.substr(0, 100) + "' is not a did:plc or did:web DID";
+        co_return out;
+    }
+    ++fetches_;
+    std::string body;
+    bool too_large = false;
+    auto limit = params_.max_document_bytes;
+    auto result = co_await fetcher_.get(url, net::authority_of(url), [&]() -> net::body_handler {
+        body.clear();
+        return [&, limit](std::span<const std::uint8_t> bytes) -> std::error_code {
+            if (body.size() + bytes.size() > limit) {
+                too_large = true;
+                return net::make_error_code(net::error::body_too_large);
+            }
+            body.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+            return {};
+        };
+    });
+    auto status = result.resp.status;
+    if (result.ec) {
+        out.detail = too_large ? "the DID document at " + url + " is larger than " + std::to_string(limit) + " bytes"
+                               : "fetching " + url + ": " + result.detail;
+    } else if (status == 404 || status == 410) {
+        out.status = resolve_status::not_found;
+        out.detail = did + " is not found at " + url + " (HTTP " + std::to_string(status) + ")";
+    } else if (status != 200) {
+        out.detail = "fetching " + url + ": HTTP " + std::to_string(status);
+    } else {
+        std::string why;
+        if (auto doc = parse_did_document(body, did, why)) {
+            out.status = resolve_status::ok;
+            out.document = std::move(*doc);
+        } else {
+            out.detail = url + ": " + why;
+        }
+    }
+    if (out.status != resolve_status::failed) {
+        while (cache_.size() >= params_.cache_max_entries && !order_.empty()) {
+            cache_.erase(order_.front());
+            order_.pop_front();
+        }
+        if (cache_.emplace(did, entry{out, now + params_.cache_ttl}).second) order_.push_back(did);
+    }
+    co_return out;
+}
+
+}  // namespace bsky::resolve

@@ -1,0 +1,66 @@
+#pragma once
+// DID -> DID document: did:plc through the PLC directory, did:web through
+// https://host/.well-known/did.json; politely fetched, size-capped, validated
+// and cached with a TTL and a bound on entries.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "net/fetcher.hpp"
+#include "resolve/did_document.hpp"
+
+namespace bsky::resolve {
+
+struct resolver_params {
+    std::string plc_url = "https://plc.directory";
+    std::chrono::milliseconds cache_ttl{3'600'000};
+    std::size_t cache_max_entries = 100'000;
+    std::uint64_t max_document_bytes = 64 * 1024;
+};
+
+enum class resolve_status {
+    ok,         ///< a valid document for this DID
+    not_found,  ///< the directory or host says the DID does not exist (or is tombstoned): final
+    failed,     ///< anything else (unreachable, invalid document, ...), with a reason
+};
+
+struct resolution {
+    resolve_status status = resolve_status::failed;
+    std::optional<did_document> document;
+    std::string detail;
+    bool from_cache = false;
+};
+
+/// The URL a DID's document is fetched from; empty for unsupported or malformed DIDs.
+std::string document_url(const std::string& did, const std::string& plc_url);
+
+/// @par Thread Safety
+/// Not thread-safe: use it from the event loop thread.
+class resolver {
+public:
+    resolver(net::fetcher& fetcher, resolver_params params) : fetcher_(fetcher), params_(std::move(params)) {}
+
+    boost::asio::awaitable<resolution> resolve(std::string did);
+
+    void set_params(resolver_params params) { params_ = std::move(params); }
+    std::uint64_t cache_hits() const noexcept { return hits_; }
+    std::uint64_t fetches() const noexcept { return fetches_; }
+
+private:
+    struct entry {
+        resolution value;
+        std::chrono::steady_clock::time_point expires;
+    };
+    net::fetcher& fetcher_;
+    resolver_params params_;
+    std::map<std::string, entry> cache_;
+    std::deque<std::string> order_;  ///< insertion order, for eviction
+    std::uint64_t hits_ = 0, fetches_ = 0;
+};
+
+}  // namespace bsky::resolve

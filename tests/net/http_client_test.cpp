@@ -1,0 +1,385 @@
+// The HTTP client and the polite fetcher against real loopback servers
+// (plain and TLS, with a CA made at test time).
+#include "net/fetcher.hpp"
+#include "net/http_client.hpp"
+#include "net/xrpc.hpp"
+#include "support/run.hpp"
+#include "support/test_server.hpp"
+#include "support/test_tls.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+namespace {
+
+using namespace bsky;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+std::string payload(std::size_t n) {
+    std::mt19937 rng(42);
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+}
+
+struct got {
+    std::error_code ec;
+    net::response resp;
+    std::string body;
+};
+
+class HttpClient : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        ca_ = new test::test_ca();
+        ca_file_ = ca_->write_certificate(::testing::TempDir());
+    }
+    static void TearDownTestSuite() { delete ca_; }
+
+    net::client_params params(bool trust_ca = true) {
+        net::client_params p;
+        p.allow_private_addresses = true;  // the servers are on loopback
+        if (trust_ca) p.ca_file = ca_file_;
+        p.idle_body_timeout = 500ms;
+        p.headers_timeout = 2s;
+        return p;
+    }
+
+    got get(net::http_client& client, const std::string& url) {
+        got g;
+        g.ec = test::run(io_, client.get(url, g.resp, [&](std::span<const std::uint8_t> b) {
+            g.body.append(reinterpret_cast<const char*>(b.data()), b.size());
+            return std::error_code{};
+        }));
+        return g;
+    }
+
+    test::pem_pair localhost_cert() { return ca_->issue({"localhost"}, {"127.0.0.1", "::1"}); }
+
+    asio::io_context io_;
+    static inline test::test_ca* ca_ = nullptr;
+    static inline std::filesystem::path ca_file_;
+};
+
+TEST_F(HttpClient, ChunkedBodyInManyPiecesOverTls) {
+    auto body = payload(300'000);
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.body = body, .chunked = true, .chunk_size = 1000});
+    }, localhost_cert());
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, server.origin("localhost") + "/xrpc/com.atproto.sync.getRepo?did=did:plc:x");
+    ASSERT_FALSE(g.ec) << g.ec.message() << ": " << g.resp.detail;
+    EXPECT_EQ(g.resp.status, 200u);
+    EXPECT_EQ(g.body, body);
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].target, "/xrpc/com.atproto.sync.getRepo?did=did:plc:x");
+    EXPECT_EQ(reqs[0].headers["accept-encoding"], "gzip");
+    EXPECT_EQ(reqs[0].headers["host"], "localhost:" + std::to_string(server.port()));
+}
+
+TEST_F(HttpClient, ContentLengthAndKeepAliveReuse) {
+    auto body = payload(5000);
+    test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = body}); });
+    net::http_client client(io_.get_executor(), params());
+    for (int i = 0; i < 3; ++i) {
+        auto g = get(client, server.origin() + "/x");
+        ASSERT_FALSE(g.ec) << g.resp.detail;
+        EXPECT_EQ(g.body, body);
+        EXPECT_EQ(g.resp.reused_connection, i > 0);
+    }
+    EXPECT_EQ(server.connections(), 1);
+    EXPECT_EQ(client.stats().connections_opened, 1u);
+    EXPECT_EQ(client.stats().connections_reused, 2u);
+}
+
+TEST_F(HttpClient, GzipIsInflatedAsItStreams) {
+    auto body = std::string(200'000, 'a') + payload(50'000);
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.body = body, .chunked = true, .chunk_size = 777, .gzip = true});
+    });
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, server.origin() + "/");
+    ASSERT_FALSE(g.ec) << g.resp.detail;
+    EXPECT_EQ(g.body, body);
+    EXPECT_LT(g.resp.wire_bytes, g.resp.body_bytes);
+}
+
+TEST_F(HttpClient, CorruptGzipIsAnError) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.body = "definitely not gzip", .headers = {{"Content-Encoding", "gzip"}}});
+    });
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, server.origin() + "/");
+    EXPECT_EQ(g.ec, net::error::bad_gzip);
+}
+
+TEST_F(HttpClient, RedirectToAnotherHostIsFollowed) {
+    auto body = payload(1000);
+    test::test_server pds([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = body}); }, localhost_cert());
+    test::test_server relay([&](const test::request_info& req, test::exchange& ex) {
+        ex.respond({.status = 302, .headers = {{"Location", pds.origin("localhost") + req.target}}});
+    }, localhost_cert(), "::1");
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, relay.origin() + "/xrpc/com.atproto.sync.getRepo?did=did:plc:abc");
+    ASSERT_FALSE(g.ec) << g.resp.detail;
+    EXPECT_EQ(g.body, body);
+    EXPECT_EQ(g.resp.redirects, 1u);
+    EXPECT_EQ(g.resp.final_url, pds.origin("localhost") + "/xrpc/com.atproto.sync.getRepo?did=did:plc:abc");
+}
+
+TEST_F(HttpClient, RedirectLoopStopsAfterThreeHops) {
+    test::test_server server([&](const test::request_info& req, test::exchange& ex) {
+        ex.respond({.status = 302, .headers = {{"Location", req.target + "x"}}});
+    });
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, server.origin() + "/a");
+    EXPECT_EQ(g.ec, net::error::too_many_redirects);
+    EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST_F(HttpClient, StalledBodyHitsTheIdleDeadline) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.write_raw("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nsome bytes");
+        ex.stall(1500ms);
+    });
+    net::http_client client(io_.get_executor(), params());
+    auto start = std::chrono::steady_clock::now();
+    auto g = get(client, server.origin() + "/");
+    EXPECT_EQ(g.ec, net::error::idle_timeout) << g.ec.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1400ms);
+    EXPECT_NE(g.resp.detail.find("10 bytes"), std::string::npos) << g.resp.detail;
+}
+
+TEST_F(HttpClient, ResetMidBodyIsReported) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.write_raw("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
+        ex.reset();
+    });
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, server.origin() + "/");
+    EXPECT_TRUE(g.ec);
+    EXPECT_TRUE(net::is_retryable(g.ec)) << g.ec.message();
+}
+
+TEST_F(HttpClient, BodyOverTheCapIsRefused) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.body = payload(100'000), .chunked = true, .chunk_size = 4096});
+    });
+    auto p = params();
+    p.max_body_bytes = 50'000;
+    net::http_client client(io_.get_executor(), p);
+    auto g = get(client, server.origin() + "/");
+    EXPECT_EQ(g.ec, net::error::body_too_large);
+    EXPECT_LE(g.body.size(), 50'000u);
+    EXPECT_FALSE(net::is_retryable(g.ec));
+}
+
+TEST_F(HttpClient, WrongNameAndUnknownCaAreRefused) {
+    test::test_server wrong_name([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "x"}); },
+                                 ca_->issue({"wrong.example"}, {}));
+    net::http_client client(io_.get_executor(), params());
+    auto g = get(client, wrong_name.origin("localhost") + "/");
+    EXPECT_TRUE(g.ec);
+    EXPECT_NE(g.resp.detail.find("TLS handshake"), std::string::npos) << g.resp.detail;
+    EXPECT_FALSE(net::is_retryable(g.ec)) << g.ec.message();
+
+    test::test_server good([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "x"}); }, localhost_cert());
+    net::http_client untrusting(io_.get_executor(), params(false));
+    auto refused = get(untrusting, good.origin("localhost") + "/");
+    EXPECT_TRUE(refused.ec);
+    net::http_client trusting(io_.get_executor(), params(true));
+    auto ok = get(trusting, good.origin("localhost") + "/");
+    EXPECT_FALSE(ok.ec) << ok.resp.detail;
+}
+
+TEST_F(HttpClient, PrivateAddressesAreRefusedBeforeConnecting) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "secret"}); });
+    auto p = params();
+    p.allow_private_addresses = false;
+    p.resolve_overrides["internal.example"] = "10.0.0.1";
+    p.resolve_overrides["mapped.example"] = "::ffff:192.168.1.1";
+    net::http_client client(io_.get_executor(), p);
+    for (auto url : {server.origin() + "/", "http://[::1]:" + std::to_string(server.port()) + "/",
+                     std::string("http://internal.example/"), std::string("http://mapped.example/"),
+                     std::string("http://localhost:1/")}) {
+        auto g = get(client, url);
+        EXPECT_EQ(g.ec, net::error::private_address) << url << ": " << g.ec.message();
+        EXPECT_NE(g.resp.detail.find("non-public address"), std::string::npos) << g.resp.detail;
+    }
+    EXPECT_EQ(server.connections(), 0);
+
+    // A redirect into a private network is refused the same way.
+    p.allow_private_addresses = true;
+    test::test_server redirector([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.status = 302, .headers = {{"Location", "http://internal.example/admin"}}});
+    });
+    auto guarded = params();
+    guarded.resolve_overrides["relay.example"] = "127.0.0.1";
+    guarded.resolve_overrides["internal.example"] = "10.0.0.1";
+    guarded.allow_private_addresses = false;
+    // relay.example itself resolves to loopback, so allow it through an override on a public-looking name:
+    net::http_client strict(io_.get_executor(), guarded);
+    auto g = get(strict, "http://relay.example:" + std::to_string(redirector.port()) + "/");
+    EXPECT_EQ(g.ec, net::error::private_address);
+}
+
+TEST(PrivateAddress, Ranges) {
+    for (auto a : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.1.1", "100.64.0.1",
+                   "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12::1", "ff02::1",
+                   "::ffff:10.0.0.1", "2001:db8::1", "not an address"})
+        EXPECT_TRUE(net::is_private_address(a)) << a;
+    for (auto a : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"})
+        EXPECT_FALSE(net::is_private_address(a)) << a;
+}
+
+class Fetcher : public HttpClient {};
+
+TEST_F(Fetcher, ServiceUnavailableThenSuccessIsRetried) {
+    std::atomic<int> calls{0};
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        if (++calls <= 2) ex.respond({.status = 503, .body = "busy"});
+        else ex.respond({.body = "repo"});
+    });
+    net::http_client client(io_.get_executor(), params());
+    rate::host_limiter limiter(io_.get_executor(), {});
+    net::fetcher fetcher(client, limiter, {.max_attempts = 5, .backoff_base = 20ms, .backoff_cap = 100ms}, 7);
+    std::string body;
+    auto result = test::run(io_, fetcher.get(server.origin() + "/", "h", [&]() -> net::body_handler {
+        body.clear();
+        return [&](std::span<const std::uint8_t> b) {
+            body.append(reinterpret_cast<const char*>(b.data()), b.size());
+            return std::error_code{};
+        };
+    }));
+    EXPECT_FALSE(result.ec);
+    EXPECT_EQ(result.resp.status, 200u);
+    EXPECT_EQ(body, "repo");
+    EXPECT_EQ(result.attempts, 2u);
+    EXPECT_EQ(fetcher.retries(), 2u);
+}
+
+TEST_F(Fetcher, GivesUpAfterMaxAttempts) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.status = 502}); });
+    net::http_client client(io_.get_executor(), params());
+    rate::host_limiter limiter(io_.get_executor(), {});
+    net::fetcher fetcher(client, limiter, {.max_attempts = 3, .backoff_base = 10ms, .backoff_cap = 20ms}, 7);
+    auto result = test::run(io_, fetcher.get(server.origin() + "/", "h", nullptr));
+    EXPECT_EQ(result.resp.status, 502u);
+    EXPECT_EQ(result.attempts, 3u);
+    EXPECT_EQ(server.requests().size(), 3u);
+    EXPECT_NE(result.detail.find("gave up after 3 attempts"), std::string::npos) << result.detail;
+}
+
+TEST_F(Fetcher, RateLimitedWithHeadersPausesUntilTheResetWithoutUsingAttempts) {
+    std::atomic<int> calls{0};
+    std::atomic<std::int64_t> reset_at{0};
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        if (++calls == 1) {
+            auto reset = std::time(nullptr) + 2;
+            reset_at = reset;
+            ex.respond({.status = 429, .body = "{\"error\":\"RateLimitExceeded\"}",
+                        .headers = {{"RateLimit-Limit", "3000"}, {"RateLimit-Remaining", "0"},
+                                    {"RateLimit-Reset", std::to_string(reset)}, {"RateLimit-Policy", "3000;w=300"}}});
+        } else {
+            ex.respond({.body = "ok"});
+        }
+    });
+    net::http_client client(io_.get_executor(), params());
+    rate::host_limiter limiter(io_.get_executor(), {});
+    net::fetcher fetcher(client, limiter, {.max_attempts = 1}, 7);
+    auto result = test::run(io_, fetcher.get(server.origin() + "/", "h", nullptr));
+    EXPECT_EQ(result.resp.status, 200u);
+    EXPECT_EQ(result.rate_limited, 1u);
+    EXPECT_EQ(result.attempts, 0u) << "a 429 must not use up the retry budget";
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    // The second request waited for the reset (whole seconds), not less.
+    auto second_at = std::chrono::system_clock::now() - (std::chrono::steady_clock::now() - reqs[1].received);
+    EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(second_at.time_since_epoch()).count(), reset_at * 1000 - 50);
+}
+
+TEST_F(Fetcher, HtmlRateLimitWithoutHeadersUsesTheDefaultPause) {
+    std::atomic<int> calls{0};
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        if (++calls == 1) ex.respond({.status = 429, .body = "<html><body>Too Many Requests</body></html>", .headers = {{"Content-Type", "text/html"}}});
+        else ex.respond({.body = "ok"});
+    });
+    net::http_client client(io_.get_executor(), params());
+    rate::host_limiter limiter(io_.get_executor(), {.default_pause = 400ms});
+    net::fetcher fetcher(client, limiter, {}, 7);
+    auto result = test::run(io_, fetcher.get(server.origin() + "/", "h", nullptr));
+    EXPECT_EQ(result.resp.status, 200u);
+    auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    EXPECT_GE(reqs[1].received - reqs[0].received, 390ms);
+}
+
+TEST_F(Fetcher, PerHostCapAndBucketHoldWhileOtherHostsProceed) {
+    std::atomic<int> in_flight{0}, peak{0};
+    auto slow = [&](const test::request_info&, test::exchange& ex) {
+        int now = ++in_flight;
+        int p = peak;
+        while (now > p && !peak.compare_exchange_weak(p, now)) {}
+        std::this_thread::sleep_for(50ms);
+        --in_flight;
+        ex.respond({.body = "ok"});
+    };
+    test::test_server busy(slow);
+    test::test_server other([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "ok"}); });
+    net::http_client client(io_.get_executor(), params());
+    // 40 requests/s with a burst of 4 and 2 at a time per host.
+    rate::host_limiter limiter(io_.get_executor(), {.requests_per_window = 40, .window_seconds = 1, .burst = 4,
+                                                     .max_concurrent_per_host = 2, .max_concurrent_total = 10});
+    net::fetcher fetcher(client, limiter, {}, 7);
+    auto start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::duration other_done{};
+    int done = 0;
+    for (int i = 0; i < 12; ++i)
+        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+            co_await fetcher.get(busy.origin() + "/", "busy", nullptr);
+            ++done;
+        }, asio::detached);
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+        co_await fetcher.get(other.origin() + "/", "other", nullptr);
+        other_done = std::chrono::steady_clock::now() - start;
+    }, asio::detached);
+    io_.run();
+    EXPECT_EQ(done, 12);
+    EXPECT_EQ(peak.load(), 2) << "the per-host cap";
+    // 12 requests with burst 4 at 40/s need at least 200 ms; count per sliding window on the server side.
+    auto reqs = busy.requests();
+    ASSERT_EQ(reqs.size(), 12u);
+    EXPECT_GE(reqs.back().received - reqs.front().received, 190ms);
+    for (std::size_t i = 0; i + 5 < reqs.size(); ++i)
+        EXPECT_GE(reqs[i + 5].received - reqs[i].received, 24ms) << "more than burst + rate allows around request " << i;
+    EXPECT_LT(other_done, 150ms) << "the other host must not wait behind the busy one";
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Xrpc, GetRepoAnswers) {
+    using bsky::net::classify_get_repo;
+    using bsky::net::repo_answer;
+    std::string why;
+    EXPECT_EQ(classify_get_repo(200, "", why), repo_answer::ok);
+    EXPECT_EQ(classify_get_repo(400, R"({"error":"RepoNotFound","message":"Could not find repo for DID: did:plc:x"})", why),
+              repo_answer::not_found);
+    EXPECT_EQ(why, "HTTP 400 RepoNotFound: Could not find repo for DID: did:plc:x");
+    EXPECT_EQ(classify_get_repo(400, R"({"error":"RepoTakendown","message":"Repo has been takendown"})", why), repo_answer::takendown);
+    EXPECT_EQ(classify_get_repo(400, R"({"error":"RepoDeactivated"})", why), repo_answer::deactivated);
+    EXPECT_EQ(classify_get_repo(400, R"({"error":"RepoSuspended"})", why), repo_answer::suspended);
+    EXPECT_EQ(classify_get_repo(400, R"({"error":"InvalidRequest","message":"bad did"})", why), repo_answer::failed);
+    EXPECT_EQ(why, "HTTP 400 InvalidRequest: bad did");
+    EXPECT_EQ(classify_get_repo(404, "<html>nope</html>", why), repo_answer::not_found);
+    EXPECT_EQ(classify_get_repo(403, "<html>forbidden</html>", why), repo_answer::failed);
+    EXPECT_EQ(why, "HTTP 403");
+}
+
+}  // namespace

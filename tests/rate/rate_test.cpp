@@ -1,0 +1,136 @@
+// The token bucket with simulated time; header parsing; the async limiter
+// against the real clock with short windows.
+#include "rate/host_limiter.hpp"
+#include "rate/rate_headers.hpp"
+#include "rate/token_bucket.hpp"
+#include "support/run.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace bsky;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+TEST(TokenBucket, SimulatedTime) {
+    rate::clock::time_point t0{};
+    rate::token_bucket bucket(9.0, 3.0, t0);  // 2700 / 300 s, burst 3
+    EXPECT_TRUE(bucket.try_consume(t0));
+    EXPECT_TRUE(bucket.try_consume(t0));
+    EXPECT_TRUE(bucket.try_consume(t0));
+    EXPECT_FALSE(bucket.try_consume(t0));
+    auto wait = bucket.time_until_available(t0);
+    EXPECT_GT(wait, 110ms);
+    EXPECT_LT(wait, 112ms);
+    EXPECT_FALSE(bucket.try_consume(t0 + 100ms));
+    EXPECT_TRUE(bucket.try_consume(t0 + 112ms));
+    // Never more than the capacity, however long it rests.
+    EXPECT_NEAR(bucket.tokens(t0 + 1h), 3.0, 1e-9);
+    bucket.limit_tokens(0, t0 + 1h);
+    EXPECT_FALSE(bucket.try_consume(t0 + 1h));
+    bucket.reconfigure(1.0, 1.0, t0 + 1h);
+    EXPECT_EQ(bucket.time_until_available(t0 + 1h) > 999ms, true);
+}
+
+TEST(RateHeaders, Parsing) {
+    double n = 0, w = 0;
+    EXPECT_TRUE(rate::parse_policy("3000;w=300", n, w));
+    EXPECT_EQ(n, 3000);
+    EXPECT_EQ(w, 300);
+    EXPECT_TRUE(rate::parse_policy("100;w=60;comment=\"x\", 3000;w=300", n, w));
+    EXPECT_EQ(n, 100);
+    EXPECT_FALSE(rate::parse_policy("3000", n, w));
+    EXPECT_FALSE(rate::parse_policy("x;w=5", n, w));
+    EXPECT_EQ(rate::parse_retry_after("120", 0), 120s);
+    EXPECT_EQ(rate::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 30), 30s);
+    EXPECT_EQ(rate::parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 + 30), 0s);
+    EXPECT_FALSE(rate::parse_retry_after("soon", 0));
+    std::map<std::string, std::string> h{{"RateLimit-Limit", "3000"}, {"RateLimit-Remaining", "0"},
+                                         {"RateLimit-Reset", "1700000000"}, {"RateLimit-Policy", "3000;w=300"}};
+    auto info = rate::parse_rate_limit_headers(
+        [&](std::string_view name) -> std::string_view {
+            auto it = h.find(std::string(name));
+            return it == h.end() ? std::string_view{} : std::string_view(it->second);
+        },
+        0);
+    EXPECT_EQ(info.limit, 3000);
+    EXPECT_EQ(info.remaining, 0);
+    EXPECT_EQ(info.reset_unix, 1700000000);
+    EXPECT_EQ(info.policy_window, 300);
+    EXPECT_FALSE(info.retry_after);
+}
+
+asio::awaitable<void> hold(rate::host_limiter& limiter, std::string host, std::chrono::milliseconds d, int& concurrent, int& peak) {
+    auto permit = co_await limiter.acquire(host);
+    ++concurrent;
+    peak = std::max(peak, concurrent);
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+    --concurrent;
+}
+
+TEST(HostLimiter, PerHostConcurrencyCapHolds) {
+    asio::io_context io;
+    rate::host_limiter limiter(io.get_executor(), {.requests_per_window = 1000, .window_seconds = 1, .burst = 1000,
+                                                   .max_concurrent_per_host = 2, .max_concurrent_total = 10});
+    int a = 0, a_peak = 0, b = 0, b_peak = 0;
+    for (int i = 0; i < 6; ++i) {
+        asio::co_spawn(io, hold(limiter, "a", 30ms, a, a_peak), asio::detached);
+        asio::co_spawn(io, hold(limiter, "b", 30ms, b, b_peak), asio::detached);
+    }
+    io.run();
+    EXPECT_EQ(a_peak, 2);
+    EXPECT_EQ(b_peak, 2);
+    EXPECT_EQ(limiter.in_flight_total(), 0u);
+}
+
+TEST(HostLimiter, TokenBucketPacesRequests) {
+    asio::io_context io;
+    // 20 requests per second, burst 2: 6 requests need at least (6 - 2) / 20 = 200 ms.
+    rate::host_limiter limiter(io.get_executor(), {.requests_per_window = 20, .window_seconds = 1, .burst = 2});
+    auto start = std::chrono::steady_clock::now();
+    int c = 0, peak = 0;
+    for (int i = 0; i < 6; ++i) asio::co_spawn(io, hold(limiter, "a", 0ms, c, peak), asio::detached);
+    io.run();
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 195ms);
+    EXPECT_EQ(limiter.snapshot()["a"].requests, 6u);
+}
+
+TEST(HostLimiter, A429WithoutHeadersPausesForTheDefault) {
+    asio::io_context io;
+    rate::host_limiter limiter(io.get_executor(), {.default_pause = 300ms});
+    limiter.observe("a", 429, {});
+    auto start = std::chrono::steady_clock::now();
+    int c = 0, peak = 0;
+    asio::co_spawn(io, hold(limiter, "a", 0ms, c, peak), asio::detached);
+    asio::co_spawn(io, hold(limiter, "other", 0ms, c, peak), asio::detached);
+    io.run();
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 295ms);
+    auto snap = limiter.snapshot();
+    EXPECT_EQ(snap["a"].rate_limited, 1u);
+}
+
+TEST(HostLimiter, CancelledWaiterLeaves) {
+    asio::io_context io;
+    rate::host_limiter limiter(io.get_executor(), {.default_pause = 10s});
+    limiter.observe("a", 429, {});
+    asio::cancellation_signal cancel;
+    bool aborted = false;
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        try {
+            co_await limiter.acquire("a");
+        } catch (const boost::system::system_error& e) {
+            aborted = e.code() == asio::error::operation_aborted;
+        }
+    }, asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+    asio::steady_timer t(io, 20ms);
+    t.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
+    io.run_for(2s);
+    EXPECT_TRUE(aborted);
+}
+
+}  // namespace
