@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -160,6 +161,8 @@ int inspect(daemon::arg_cursor& args) {
         std::fprintf(stderr, "bsky-backfill inspect: %s: cannot open: %s\n", file.c_str(), std::strerror(errno));
         return 1;
     }
+    std::error_code size_ec;
+    options.expected_bytes = std::filesystem::file_size(file, size_ec);
     auto started = std::chrono::steady_clock::now();
     repo::repo_reader reader(printer, options);
     std::vector<std::uint8_t> chunk(1 << 16);

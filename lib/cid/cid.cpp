@@ -9,6 +9,18 @@ namespace bsky::cid {
 
 std::optional<cid> cid::read_prefix(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
     cid c;
+    // Nearly every atproto CID is v1 / dag-cbor or raw / sha2-256 / 32 bytes.
+    if (in.size() >= 36 && in[0] == 0x01 && (in[1] == 0x71 || in[1] == 0x55) && in[2] == 0x12 && in[3] == 0x20) {
+        std::memcpy(c.bytes_.data(), in.data(), 36);
+        c.size_ = 36;
+        c.version_ = 1;
+        c.codec_ = in[1];
+        c.hash_code_ = hash_sha2_256;
+        c.digest_offset_ = 4;
+        c.digest_size_ = 32;
+        used = 36;
+        return c;
+    }
     // CIDv0 is a bare sha2-256 multihash.
     if (in.size() >= 2 && in[0] == 0x12 && in[1] == 0x20) {
         if (in.size() < 34) return std::nullopt;

@@ -51,7 +51,7 @@ public:
     friend bool operator<(const cid& a, const cid& b) noexcept;
 
 private:
-    std::array<std::uint8_t, max_size> bytes_{};
+    std::array<std::uint8_t, max_size> bytes_;  ///< only the first size_ bytes are meaningful
     std::uint8_t size_ = 0;
     std::uint8_t digest_offset_ = 0;
     std::uint8_t digest_size_ = 0;

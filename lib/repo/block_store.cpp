@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace bsky::repo {
 
@@ -15,7 +16,33 @@ constexpr int length_shift = 39;
 constexpr std::uint64_t offset_mask = (1ull << length_shift) - 1;
 constexpr std::uint64_t length_mask = (1ull << 24) - 1;
 constexpr std::size_t default_chunk = 1 << 20;
-// Memory offsets address (chunk index << 32 | offset in chunk).
+
+// Fresh pages cost a fault and a kernel memset each; a backfill reads one repo
+// after another, so chunks are kept for the next store (up to a bound).
+class chunk_pool {
+public:
+    std::unique_ptr<std::uint8_t[]> acquire() {
+        std::lock_guard lock(mutex_);
+        if (free_.empty()) return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[default_chunk]);
+        auto chunk = std::move(free_.back());
+        free_.pop_back();
+        return chunk;
+    }
+    void release(std::unique_ptr<std::uint8_t[]> chunk) {
+        std::lock_guard lock(mutex_);
+        if (free_.size() < max_free) free_.push_back(std::move(chunk));
+    }
+
+private:
+    static constexpr std::size_t max_free = 64;  // 64 MiB kept at most
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<std::uint8_t[]>> free_;
+};
+
+chunk_pool& pool() {
+    static chunk_pool instance;
+    return instance;
+}
 }  // namespace
 
 block_store::block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir, std::uint64_t expected_blocks)
@@ -38,11 +65,16 @@ void block_store::prefetch_bytes(const cid::cid& id) const noexcept {
     if (!s || (s->location & spilled_bit)) return;
     std::uint64_t chunk = (s->location & offset_mask) >> 24;
     std::uint64_t offset = s->location & ((1u << 24) - 1);
-    __builtin_prefetch(chunks_[chunk].get() + offset);
+    std::uint64_t length = (s->location >> length_shift) & length_mask;
+    const std::uint8_t* p = chunks_[chunk].get() + offset;
+    // Records are a few cache lines; the decoder reads all of them.
+    for (std::uint64_t line = 0; line < std::min<std::uint64_t>(length, 512); line += 64) __builtin_prefetch(p + line);
 }
 
 block_store::~block_store() {
     if (spill_fd_ >= 0) ::close(spill_fd_);
+    for (std::size_t i = 0; i < chunks_.size(); ++i)
+        if (chunk_sizes_[i] == default_chunk) pool().release(std::move(chunks_[i]));
 }
 
 void block_store::key_of(const cid::cid& id, std::uint64_t& k0, std::uint64_t& k1) noexcept {
@@ -100,7 +132,8 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
     if (memory_bytes_ + bytes.size() <= memory_limit_) {
         if (chunks_.empty() || chunk_used_ + bytes.size() > chunk_size_) {
             chunk_size_ = std::max(default_chunk, bytes.size());
-            chunks_.emplace_back(new std::uint8_t[chunk_size_]);
+            chunks_.push_back(chunk_size_ == default_chunk ? pool().acquire() : std::unique_ptr<std::uint8_t[]>(new std::uint8_t[chunk_size_]));
+            chunk_sizes_.push_back(chunk_size_);
             chunk_used_ = 0;
         }
         if (!bytes.empty()) std::memcpy(chunks_.back().get() + chunk_used_, bytes.data(), bytes.size());

@@ -55,6 +55,7 @@ private:
     std::vector<slot> slots_;
     std::uint64_t count_ = 0;
     std::vector<std::unique_ptr<std::uint8_t[]>> chunks_;
+    std::vector<std::size_t> chunk_sizes_;
     std::size_t chunk_used_ = 0;
     std::size_t chunk_size_ = 0;
     std::vector<std::uint64_t> chunk_bases_;

@@ -56,7 +56,8 @@ struct repo_reader::impl final : car::handler {
                                          .max_block_bytes = options.max_block_bytes,
                                          .max_total_bytes = options.max_car_bytes,
                                          .verify_hashes = true}),
-          store(options.spill_threshold_bytes, options.spill_dir) {}
+          // A typical repo block is 150-300 bytes; sizing the index up front saves rehashing.
+          store(options.spill_threshold_bytes, options.spill_dir, options.expected_bytes / 200) {}
 
     record_sink& sink;
     reader_options options;

@@ -66,6 +66,7 @@ struct reader_options {
     std::filesystem::path spill_dir;          ///< empty: the system temp directory
     std::uint64_t max_block_bytes = 2ull << 20;
     std::uint64_t max_car_bytes = 0;          ///< 0: no limit
+    std::uint64_t expected_bytes = 0;         ///< size hint (file size, Content-Length) to size indexes; 0: unknown
     std::uint32_t max_cbor_depth = 64;
     bool allow_partial = false;               ///< skip missing subtrees/records instead of failing
 };
