@@ -1,6 +1,6 @@
 // bsky-backfill: the one-shot CLI. Wiring only: arguments and output.
 #include "backfill/classify.hpp"
-#include "cbor/dag_json.hpp"
+#include "backfill/transform.hpp"
 #include "common.hpp"
 #include "config/config.hpp"
 #include "repo/repo_reader.hpp"
@@ -53,10 +53,10 @@ std::string read_file(const std::string& path) {
     return s.str();
 }
 
-// Writes raw-format lines (SPEC §6) to stdout.
-class raw_printer final : public repo::record_sink {
+// Writes one record a line (SPEC §6, raw or pipeline format) to stdout.
+class record_printer final : public repo::record_sink {
 public:
-    explicit raw_printer(backfill::time_range range) : range_(range) {}
+    record_printer(backfill::time_range range, bool pipeline) : range_(range), pipeline_(pipeline) {}
 
     std::error_code on_commit(const repo::commit_info& c) override {
         did_ = c.did;
@@ -65,28 +65,16 @@ public:
     }
 
     std::error_code on_record(const repo::record_view& r) override {
-        line_.clear();
-        line_ += "{\"uri\":";
-        cbor::write_json_string("at://" + did_ + "/" + std::string(r.path), line_);
-        line_ += ",\"cid\":\"";
-        line_ += r.id.to_string();
-        line_ += "\",\"author\":";
-        cbor::write_json_string(did_, line_);
-        line_ += ",\"collection\":";
-        cbor::write_json_string(r.collection, line_);
-        line_ += ",\"rkey\":";
-        cbor::write_json_string(r.rkey, line_);
-        line_ += ",\"record_type\":";
-        cbor::write_json_string(backfill::record_type(r.collection, r.value), line_);
-        line_ += ",\"synctimestamp\":";
+        auto type = backfill::record_type(r.collection, r.value);
         auto sync = backfill::compute_synctimestamp(r.value["createdAt"], range_);
-        if (sync.value) cbor::write_json_string(*sync.value, line_);
-        else line_ += "null";
-        line_ += ",\"rev\":";
-        cbor::write_json_string(rev_, line_);
-        line_ += ",\"record\":";
-        cbor::write_dag_json(r.value, line_);
-        line_ += "}\n";
+        uri_.assign("at://").append(did_).append("/").append(r.path);
+        auto cid = r.id.to_string();
+        backfill::record_meta meta{uri_, cid, did_, r.collection, r.rkey, type,
+                                   sync.value ? std::optional<std::string_view>(*sync.value) : std::nullopt, rev_};
+        line_.clear();
+        if (pipeline_) backfill::write_pipeline_record(r.value, meta, line_);
+        else backfill::write_raw_record(r.value, meta, line_);
+        line_.push_back('\n');
         if (std::fwrite(line_.data(), 1, line_.size(), stdout) != line_.size())
             return std::make_error_code(std::errc::io_error);
         return {};
@@ -94,7 +82,8 @@ public:
 
 private:
     backfill::time_range range_;
-    std::string did_, rev_, line_;
+    bool pipeline_;
+    std::string did_, rev_, line_, uri_;
 };
 
 int inspect(daemon::arg_cursor& args) {
@@ -123,9 +112,7 @@ int inspect(daemon::arg_cursor& args) {
     }
     if (file.empty()) throw daemon::usage_error{"inspect needs a CAR file"};
     if (!key_text.empty() && !did_doc_path.empty()) throw daemon::usage_error{"inspect takes --key or --did-doc, not both"};
-    if (format == "pipeline")
-        throw daemon::usage_error{"inspect --format pipeline is not available yet in this build; use --format raw"};
-    if (format != "raw") throw daemon::usage_error{"--format must be raw or pipeline, not '" + format + "'"};
+    if (format != "raw" && format != "pipeline") throw daemon::usage_error{"--format must be raw or pipeline, not '" + format + "'"};
     if (!did.empty() && !syntax::is_did(did)) throw daemon::usage_error{"--did '" + did + "' is not a DID"};
 
     repo::reader_options options;
@@ -152,7 +139,7 @@ int inspect(daemon::arg_cursor& args) {
     }
 
     auto cfg = config::defaults();
-    raw_printer printer({cfg.time_range.start_time, cfg.time_range.end_time});
+    record_printer printer({cfg.time_range.start_time, cfg.time_range.end_time}, format == "pipeline");
     static char out_buffer[1 << 20];
     std::setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
 

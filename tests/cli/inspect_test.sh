@@ -55,5 +55,11 @@ grep -q 'cut.car: offset [0-9]*: the stream ends inside a section' "$tmp/err"; c
 code=$?; check slice-partial $code "exit $code $(cat "$tmp/err")"
 [[ $(wc -l <"$tmp/out") -eq 1 ]]; check slice-one-record $? "$(wc -l <"$tmp/out") records"
 
+# The pipeline format: post fields flattened to strings, our fields added.
+"$cli" inspect "$fx/cars/dnproto__msttest-06-reply.car" --format pipeline >"$tmp/out" 2>"$tmp/err"
+code=$?; check pipeline-exit $code "exit $code $(cat "$tmp/err")"
+grep -q '"reply":"{\\"root\\":' "$tmp/out"; check pipeline-reply-string $? "$(cat "$tmp/out")"
+grep -q '"langs":"en","tags":null,"record_type":"reply"' "$tmp/out"; check pipeline-langs $? "$(cat "$tmp/out")"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
