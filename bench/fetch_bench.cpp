@@ -43,8 +43,7 @@ int main(int argc, char** argv) {
         int failures = 0, remaining = requests;
         auto url = server.origin("localhost") + "/xrpc/com.atproto.sync.getRepo?did=did:plc:bench";
         auto start = std::chrono::steady_clock::now();
-        for (int w = 0; w < concurrency; ++w)
-            asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        auto worker = [&]() -> asio::awaitable<void> {
                 while (remaining > 0) {
                     --remaining;
                     auto r = co_await fetcher.get(url, "bench", [&]() -> net::body_handler {
@@ -55,7 +54,8 @@ int main(int argc, char** argv) {
                     });
                     if (r.ec || r.resp.status != 200) ++failures;
                 }
-            }, asio::detached);
+        };
+        for (int w = 0; w < concurrency; ++w) asio::co_spawn(io, worker(), asio::detached);
         io.run();
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         auto stats = client.stats();

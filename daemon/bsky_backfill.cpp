@@ -1,11 +1,27 @@
 // bsky-backfill: the one-shot CLI. Wiring only: arguments and output.
 #include "backfill/classify.hpp"
+#include "backfill/intake.hpp"
+#include "backfill/pipeline.hpp"
+#include "backfill/runner.hpp"
+#include "backfill/settings.hpp"
+#include "export/exporter.hpp"
 #include "backfill/transform.hpp"
 #include "common.hpp"
 #include "config/config.hpp"
 #include "repo/repo_reader.hpp"
 #include "resolve/did_document.hpp"
 #include "syntax/syntax.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -16,6 +32,7 @@
 #include <vector>
 
 using namespace bsky;
+namespace asio = boost::asio;
 
 namespace {
 
@@ -187,22 +204,161 @@ int inspect(daemon::arg_cursor& args) {
     return 0;
 }
 
+// Prints "DIDs done/total, records, MB, rate, ETA" on a terminal, once a second.
+asio::awaitable<void> show_progress(const backfill::pipeline& p, std::size_t total, bool& finished) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto started = std::chrono::steady_clock::now();
+    while (!finished) {
+        timer.expires_after(std::chrono::seconds(1));
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        const auto& pr = p.progress();
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        auto done = pr.dids_finished.load();
+        double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+        double eta = rate > 0 ? static_cast<double>(total - std::min<std::size_t>(total, done)) / rate : 0;
+        std::fprintf(stderr, "\r%llu/%zu DIDs, %llu records, %.1f MB, %.1f DIDs/s, ETA %.0f s   ",
+                     static_cast<unsigned long long>(done), total, static_cast<unsigned long long>(pr.records.load()),
+                     static_cast<double>(pr.bytes.load()) / 1e6, rate, eta);
+    }
+    std::fputs("\n", stderr);
+}
+
 int run_command(daemon::arg_cursor& args) {
+    std::string dids_arg, dids_file, config_path, plc_url, output, output_dir, types, start_ts, end_ts;
+    std::size_t dids_per_batch = 50;
     while (!args.done()) {
         if (args.take("--help")) {
             std::fputs(run_usage, stdout);
             return 0;
         }
-        if (args.take("--dids") || args.take("--dids-file") || args.take("--batch-size") ||
-            args.take("--start-timestamp") || args.take("--end-timestamp") || args.take("--types") ||
-            args.take("--config") || args.take("--plc-url") || args.take("--output") || args.take("--output-dir")) {
-            args.value();
-            continue;
-        }
-        throw daemon::usage_error{"run: unknown argument '" + std::string(args.peek()) + "'"};
+        if (args.take("--dids")) dids_arg += (dids_arg.empty() ? "" : ",") + args.value();
+        else if (args.take("--dids-file")) dids_file = args.value();
+        else if (args.take("--batch-size")) {
+            auto v = args.value();
+            char* end = nullptr;
+            auto n = std::strtoul(v.c_str(), &end, 10);
+            if (v.empty() || *end || n == 0) throw daemon::usage_error{"--batch-size takes a whole number of at least 1, not '" + v + "'"};
+            dids_per_batch = n;
+        } else if (args.take("--start-timestamp")) start_ts = args.value();
+        else if (args.take("--end-timestamp")) end_ts = args.value();
+        else if (args.take("--types")) types = args.value();
+        else if (args.take("--config")) config_path = args.value();
+        else if (args.take("--plc-url")) plc_url = args.value();
+        else if (args.take("--output")) output = args.value();
+        else if (args.take("--output-dir")) output_dir = args.value();
+        else throw daemon::usage_error{"run: unknown argument '" + std::string(args.peek()) + "'"};
     }
-    std::fputs("bsky-backfill run: the backfill pipeline is not part of this build yet\n", stderr);
-    return 1;
+    if (dids_arg.empty() && dids_file.empty()) throw daemon::usage_error{"run needs --dids or --dids-file"};
+    if (!output.empty() && output != "sqlite" && output != "jsonl" && output != "nats")
+        throw daemon::usage_error{"--output must be sqlite, jsonl or nats, not '" + output + "'"};
+
+    auto& logger = daemon::stderr_logger();
+    config::config cfg;
+    try {
+        cfg = config_path.empty() ? config::defaults() : config::load_file(config_path);
+        auto defaults = config::defaults();
+        if (!plc_url.empty()) cfg.plc_url = plc_url;
+        if (!start_ts.empty()) cfg.time_range.start = start_ts;
+        if (!end_ts.empty()) cfg.time_range.end = end_ts;
+        if (!types.empty()) {
+            cfg.record_types.clear();
+            std::string_view rest = types;
+            while (!rest.empty()) {
+                auto comma = rest.find(',');
+                auto t = rest.substr(0, comma);
+                if (!t.empty()) cfg.record_types.emplace_back(t);
+                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
+        }
+        if (!output_dir.empty()) {
+            cfg.output.dir = output_dir;
+            // Without a configured state directory, the state lives with the output.
+            if (cfg.state_dir == defaults.state_dir) cfg.state_dir = std::filesystem::path(output_dir) / "state";
+        }
+        if (output == "jsonl") cfg.output.kind = config::output_kind::jsonl;
+        if (output == "nats") cfg.output.kind = config::output_kind::nats;
+        config::validate(cfg, config_path.empty() ? "command line" : config_path);
+    } catch (const config::config_error& e) {
+        std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());
+        return 2;
+    }
+    if (cfg.output.kind != config::output_kind::sqlite) {
+        std::fprintf(stderr, "bsky-backfill run: output '%s' is not part of this build yet; use --output sqlite\n", output.c_str());
+        return 2;
+    }
+    logger.set_level(cfg.log_level);
+
+    backfill::did_list list;
+    if (!dids_arg.empty()) backfill::add_did_argument(list, dids_arg);
+    if (!dids_file.empty()) {
+        std::ifstream in(dids_file, std::ios::binary);
+        if (!in) {
+            std::fprintf(stderr, "bsky-backfill run: %s: cannot open the DID list\n", dids_file.c_str());
+            return 2;
+        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        backfill::add_did_text(list, text.str(), dids_file);
+    }
+    std::vector<std::pair<std::string, std::string>> rejected;
+    for (const auto& r : list.rejected) {
+        logger.warn("{}:{}: '{}' skipped: {}", r.source, r.line, r.text, r.reason);
+        rejected.emplace_back(r.text, r.source + ":" + std::to_string(r.line) + ": " + r.reason);
+    }
+    if (list.duplicates) logger.info("{} duplicate DIDs removed", list.duplicates);
+
+    try {
+        asio::io_context io;
+        bsky::net::http_client pds_client(io.get_executor(), backfill::client_settings(cfg));
+        bsky::net::http_client plc_client(io.get_executor(), backfill::client_settings(cfg));
+        rate::host_limiter pds_limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
+        rate::host_limiter plc_limiter(io.get_executor(), backfill::plc_limiter_settings(cfg));
+        bsky::net::fetcher pds_fetcher(pds_client, pds_limiter, backfill::retry_settings(cfg));
+        bsky::net::fetcher plc_fetcher(plc_client, plc_limiter, backfill::retry_settings(cfg));
+        resolve::resolver resolver(plc_fetcher, backfill::resolver_settings(cfg));
+        exporter::exporter exporter(cfg.output.dir, cfg.state_dir);
+        backfill::pipeline pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger);
+
+        bool finished = false, interrupted = false;
+        std::optional<backfill::run_report> report;
+        std::exception_ptr failure;
+        asio::signal_set signals(io, SIGINT, SIGTERM);
+        signals.async_wait([&](boost::system::error_code ec, int) {
+            if (ec) return;
+            interrupted = true;
+            io.stop();
+        });
+        asio::co_spawn(io, backfill::run_dids(pipeline, exporter, list.dids, dids_per_batch, cfg.rate_limits.max_concurrent_fetches, "cli"),
+                      [&](std::exception_ptr e, backfill::run_report r) {
+                          failure = e;
+                          if (!e) report = std::move(r);
+                          finished = true;
+                          signals.cancel();
+                      });
+        if (::isatty(STDERR_FILENO)) asio::co_spawn(io, show_progress(pipeline, list.dids.size(), finished), asio::detached);
+        io.run();
+        if (interrupted) {
+            std::fputs("\nbsky-backfill run: interrupted; finished DIDs are kept, run the same command again to resume\n", stderr);
+            return 130;
+        }
+        if (failure) std::rethrow_exception(failure);
+        for (const auto& o : report->outcomes) {
+            if (o.status == state::did_status::done)
+                logger.info("{}: done, {} records in {:.1f} s", o.did, [&] {
+                    std::uint64_t n = 0;
+                    for (const auto& [t, c] : o.counts) n += c;
+                    return n;
+                }(), o.seconds);
+            else logger.info("{}: {}{}{}", o.did, state::to_string(o.status), o.error.empty() ? "" : ": ", o.error);
+        }
+        std::printf("%s\n", backfill::summary_json(*report, rejected).c_str());
+        bool any_failed = !rejected.empty();
+        for (const auto& o : report->outcomes) any_failed |= !state::is_success(o.status);
+        return any_failed ? 1 : 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());
+        return 1;
+    }
 }
 
 int main_impl(int argc, char** argv) {

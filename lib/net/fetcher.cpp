@@ -67,7 +67,7 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
     for (;;) {
         auto permit = co_await limiter_.acquire(limit_key);
         result.resp = response{};
-        body_handler consumer;
+        body_sink consumer;
         if (make_consumer) consumer = make_consumer();
         result.ec = co_await client_.get(url, result.resp, std::move(consumer));
         permit.release();

@@ -41,7 +41,7 @@ struct fetch_result {
 
 /// Called before every attempt: returns the body consumer for that attempt
 /// (a retry starts a fresh parse).
-using consumer_factory = std::function<body_handler()>;
+using consumer_factory = std::function<body_sink()>;
 
 /// @par Thread Safety
 /// Not thread-safe: use it from the event loop thread.

@@ -244,7 +244,7 @@ struct http_client::impl {
 
     template <class Stream>
     asio::awaitable<std::error_code> exchange(Stream& stream, connection& conn, const target& t, const std::string& url,
-                                              response& out, const body_handler& on_body,
+                                              response& out, const body_sink& sink,
                                               const std::vector<std::pair<std::string, std::string>>& extra,
                                               bool& keep_alive, bool& nothing_received) {
         http::request<http::empty_body> req{http::verb::get, t.path_and_query, 11};
@@ -298,7 +298,7 @@ struct http_client::impl {
                 out.error_body.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
                 return true;
             }
-            if (auto ec = on_body ? on_body(bytes) : std::error_code{}) {
+            if (auto ec = sink.on_data ? sink.on_data(bytes) : std::error_code{}) {
                 consumer_error = ec;
                 return false;
             }
@@ -341,6 +341,12 @@ struct http_client::impl {
                 out.detail = "corrupt gzip data from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes";
                 co_return make_error_code(error::bad_gzip);
             }
+            if (success && sink.drain) {
+                if (auto ec = co_await sink.drain()) {
+                    out.detail = "the body consumer stopped after " + std::to_string(out.body_bytes) + " bytes: " + ec.message();
+                    co_return ec;
+                }
+            }
             if (!success && out.error_body.size() >= error_body_limit) {
                 keep_alive = false;  // stop reading a large error body; drop the connection
                 co_return std::error_code{};
@@ -354,7 +360,7 @@ struct http_client::impl {
         co_return std::error_code{};
     }
 
-    asio::awaitable<std::error_code> get(std::string url, response& out, const body_handler& on_body,
+    asio::awaitable<std::error_code> get(std::string url, response& out, const body_sink& sink,
                                          const std::vector<std::pair<std::string, std::string>>& extra) {
         out = response{};
         for (unsigned hop = 0;; ++hop) {
@@ -387,8 +393,8 @@ struct http_client::impl {
                 out.reused_connection = reused;
                 bool nothing = false;
                 keep_alive = false;
-                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, on_body, extra, keep_alive, nothing);
-                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, on_body, extra, keep_alive, nothing);
+                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, sink, extra, keep_alive, nothing);
+                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, sink, extra, keep_alive, nothing);
                 if (ec && reused && nothing && out.body_bytes == 0) continue;
                 if (!ec && keep_alive) {
                     conn->lowest().expires_never();
@@ -431,9 +437,9 @@ http_client::http_client(asio::any_io_executor executor, client_params params)
     : impl_(std::make_unique<impl>(std::move(executor), std::move(params))) {}
 http_client::~http_client() = default;
 
-asio::awaitable<std::error_code> http_client::get(std::string url, response& out, body_handler on_body,
+asio::awaitable<std::error_code> http_client::get(std::string url, response& out, body_sink sink,
                                                   std::vector<std::pair<std::string, std::string>> extra_headers) {
-    co_return co_await impl_->get(std::move(url), out, on_body, extra_headers);
+    co_return co_await impl_->get(std::move(url), out, sink, extra_headers);
 }
 
 client_stats http_client::stats() const noexcept { return impl_->stats; }

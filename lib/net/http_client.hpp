@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -72,6 +73,20 @@ struct response {
 
 /// Receives 2xx body bytes (inflated). An error stops the transfer.
 using body_handler = std::function<std::error_code(std::span<const std::uint8_t>)>;
+/// Awaited after each delivered piece: lets a consumer write out what it
+/// produced before more is read (backpressure). An error stops the transfer.
+using drain_handler = std::function<boost::asio::awaitable<std::error_code>()>;
+
+struct body_sink {
+    body_sink() = default;
+    body_sink(body_handler data, drain_handler after = {}) : on_data(std::move(data)), drain(std::move(after)) {}
+    /// Any callable that takes the bytes (the common case: no drain).
+    template <class F, class = std::enable_if_t<std::is_constructible_v<body_handler, F> && !std::is_same_v<std::decay_t<F>, body_sink> &&
+                                                !std::is_same_v<std::decay_t<F>, body_handler>>>
+    body_sink(F&& data) : on_data(std::forward<F>(data)) {}
+    body_handler on_data;
+    drain_handler drain;
+};
 
 struct client_stats {
     std::uint64_t requests = 0;
@@ -90,7 +105,7 @@ public:
     /// GETs `url`, following redirects. 2xx bodies stream to `on_body`; other
     /// bodies land in `out.error_body`. The returned error covers transport
     /// failures only: an HTTP status is not an error here.
-    boost::asio::awaitable<std::error_code> get(std::string url, response& out, body_handler on_body,
+    boost::asio::awaitable<std::error_code> get(std::string url, response& out, body_sink sink,
                                                 std::vector<std::pair<std::string, std::string>> extra_headers = {});
 
     client_stats stats() const noexcept;

@@ -37,7 +37,7 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
     std::string body;
     bool too_large = false;
     auto limit = params_.max_document_bytes;
-    auto result = co_await fetcher_.get(url, net::authority_of(url), [&]() -> net::body_handler {
+    auto result = co_await fetcher_.get(url, net::authority_of(url), [&]() -> net::body_sink {
         body.clear();
         return [&, limit](std::span<const std::uint8_t> bytes) -> std::error_code {
             if (body.size() + bytes.size() > limit) {

@@ -339,15 +339,17 @@ TEST_F(Fetcher, PerHostCapAndBucketHoldWhileOtherHostsProceed) {
     auto start = std::chrono::steady_clock::now();
     std::chrono::steady_clock::duration other_done{};
     int done = 0;
-    for (int i = 0; i < 12; ++i)
-        asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-            co_await fetcher.get(busy.origin() + "/", "busy", nullptr);
-            ++done;
-        }, asio::detached);
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+    // Named, so the closures outlive their coroutines.
+    auto busy_task = [&]() -> asio::awaitable<void> {
+        co_await fetcher.get(busy.origin() + "/", "busy", nullptr);
+        ++done;
+    };
+    auto other_task = [&]() -> asio::awaitable<void> {
         co_await fetcher.get(other.origin() + "/", "other", nullptr);
         other_done = std::chrono::steady_clock::now() - start;
-    }, asio::detached);
+    };
+    for (int i = 0; i < 12; ++i) asio::co_spawn(io_, busy_task(), asio::detached);
+    asio::co_spawn(io_, other_task(), asio::detached);
     io_.run();
     EXPECT_EQ(done, 12);
     EXPECT_EQ(peak.load(), 2) << "the per-host cap";

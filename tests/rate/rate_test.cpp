@@ -120,13 +120,14 @@ TEST(HostLimiter, CancelledWaiterLeaves) {
     limiter.observe("a", 429, {});
     asio::cancellation_signal cancel;
     bool aborted = false;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    auto waiter = [&]() -> asio::awaitable<void> {
         try {
             co_await limiter.acquire("a");
         } catch (const boost::system::system_error& e) {
             aborted = e.code() == asio::error::operation_aborted;
         }
-    }, asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+    };
+    asio::co_spawn(io, waiter(), asio::bind_cancellation_slot(cancel.slot(), asio::detached));
     asio::steady_timer t(io, 20ms);
     t.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
     io.run_for(2s);

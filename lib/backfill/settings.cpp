@@ -1,0 +1,63 @@
+#include "backfill/settings.hpp"
+
+namespace bsky::backfill {
+
+namespace {
+std::chrono::milliseconds ms(double seconds) { return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000)); }
+}  // namespace
+
+pipeline_params pipeline_settings(const config::config& cfg) {
+    pipeline_params p;
+    p.record_types = {cfg.record_types.begin(), cfg.record_types.end()};
+    p.range = {cfg.time_range.start_time, cfg.time_range.end_time};
+    p.filter_by_time = cfg.time_range.mode == config::time_range_mode::filter;
+    p.pipeline_format = cfg.output.format == config::output_format::pipeline;
+    p.batch_size = cfg.output.batch_size;
+    p.verify_signatures = cfg.verify_signatures;
+    p.spill_threshold_bytes = cfg.limits.spill_threshold_bytes;
+    p.spill_dir = cfg.state_dir;
+    p.max_car_bytes = cfg.limits.max_car_bytes;
+    p.max_block_bytes = cfg.limits.max_block_bytes;
+    p.max_cbor_depth = cfg.limits.max_cbor_depth;
+    return p;
+}
+
+net::client_params client_settings(const config::config& cfg) {
+    net::client_params p;
+    p.connect_timeout = ms(cfg.timeouts.connect_seconds);
+    p.handshake_timeout = ms(cfg.timeouts.tls_handshake_seconds);
+    p.headers_timeout = ms(cfg.timeouts.response_headers_seconds);
+    p.idle_body_timeout = ms(cfg.timeouts.idle_body_seconds);
+    p.max_body_bytes = cfg.limits.max_car_bytes;
+    p.allow_private_addresses = cfg.allow_private_addresses;
+    p.max_idle_per_host = cfg.rate_limits.max_concurrent_per_host;
+    p.ca_file = cfg.tls_ca_file;
+    p.user_agent = "bsky-backfill";
+    return p;
+}
+
+rate::limiter_params pds_limiter_settings(const config::config& cfg) {
+    return {.requests_per_window = cfg.rate_limits.pds.requests, .window_seconds = cfg.rate_limits.pds.window_seconds,
+            .burst = cfg.rate_limits.pds.burst, .max_concurrent_per_host = cfg.rate_limits.max_concurrent_per_host,
+            .max_concurrent_total = cfg.rate_limits.max_concurrent_fetches,
+            .default_pause = ms(cfg.rate_limits.default_pause_seconds)};
+}
+
+rate::limiter_params plc_limiter_settings(const config::config& cfg) {
+    return {.requests_per_window = cfg.rate_limits.plc.requests, .window_seconds = cfg.rate_limits.plc.window_seconds,
+            .burst = cfg.rate_limits.plc.burst, .max_concurrent_per_host = cfg.rate_limits.max_concurrent_per_host,
+            .max_concurrent_total = cfg.rate_limits.max_concurrent_fetches,
+            .default_pause = ms(cfg.rate_limits.default_pause_seconds)};
+}
+
+net::retry_params retry_settings(const config::config& cfg) {
+    return {.max_attempts = cfg.retries.max_attempts, .backoff_base = ms(cfg.retries.backoff_base_seconds),
+            .backoff_cap = ms(cfg.retries.backoff_cap_seconds)};
+}
+
+resolve::resolver_params resolver_settings(const config::config& cfg) {
+    return {.plc_url = cfg.plc_url, .cache_ttl = ms(cfg.resolve.cache_ttl_seconds),
+            .cache_max_entries = cfg.resolve.cache_max_entries, .max_document_bytes = cfg.limits.max_did_document_bytes};
+}
+
+}  // namespace bsky::backfill

@@ -1,0 +1,20 @@
+#pragma once
+// From the configuration to each component's parameters, in one place, so
+// the CLI and the daemon (and a SIGHUP reload) agree.
+#include "backfill/pipeline.hpp"
+#include "config/config.hpp"
+#include "net/fetcher.hpp"
+#include "net/http_client.hpp"
+#include "rate/host_limiter.hpp"
+#include "resolve/resolver.hpp"
+
+namespace bsky::backfill {
+
+pipeline_params pipeline_settings(const config::config& cfg);
+net::client_params client_settings(const config::config& cfg);
+rate::limiter_params pds_limiter_settings(const config::config& cfg);
+rate::limiter_params plc_limiter_settings(const config::config& cfg);
+net::retry_params retry_settings(const config::config& cfg);
+resolve::resolver_params resolver_settings(const config::config& cfg);
+
+}  // namespace bsky::backfill

@@ -1,0 +1,52 @@
+#pragma once
+// The exporter: one thread that owns the queues and the state store, so
+// blocking SQLite calls never run on the event loop. DID tasks await its
+// operations (which is also their backpressure when the sink is slow).
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "state/state_store.hpp"
+
+namespace bsky::exporter {
+
+class sqlite_queues;
+
+/// @par Thread Safety
+/// The awaitables may be awaited from any coroutine; all work runs on the exporter thread.
+class exporter {
+public:
+    exporter(std::filesystem::path output_dir, std::filesystem::path state_dir);
+    ~exporter();
+
+    /// Records the DIDs durably (one batch), then recovers from a previous crash.
+    boost::asio::awaitable<std::int64_t> add_batch(std::string source, std::vector<std::string> dids);
+    boost::asio::awaitable<void> recover();
+    boost::asio::awaitable<std::optional<state::did_row>> get(std::string did);
+    boost::asio::awaitable<void> mark_running(std::string did);
+    boost::asio::awaitable<void> mark_pending(std::string did);
+    boost::asio::awaitable<void> stage(std::string type, std::string did, std::string payload, std::size_t records,
+                                       std::size_t batch_size, std::string rev);
+    boost::asio::awaitable<void> discard(std::string did);
+    /// The DID's commit: committing -> rows moved into the queues -> done.
+    boost::asio::awaitable<void> commit(std::string did, std::set<std::string> types, state::did_result result);
+    /// A final state other than done (failed, not_found, ...): staged rows are discarded first.
+    boost::asio::awaitable<void> finish(std::string did, state::did_status status, std::string error, state::did_result result);
+
+    /// Runs `work` on the exporter thread (for tests and reports).
+    boost::asio::awaitable<std::map<state::did_status, std::int64_t>> status_counts();
+
+private:
+    template <class F>
+    auto on_thread(F&& f) -> boost::asio::awaitable<decltype(f())>;
+
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace bsky::exporter

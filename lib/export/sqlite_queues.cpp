@@ -1,0 +1,89 @@
+#include "export/sqlite_queues.hpp"
+
+#include "cbor/dag_json.hpp"
+#include "syntax/datetime.hpp"
+
+#include <chrono>
+
+namespace bsky::exporter {
+
+namespace {
+constexpr std::string_view prefix = "output_backfill_sync_";
+
+std::string now_pipeline() {
+    return syntax::format_pipeline_timestamp(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+}
+}  // namespace
+
+sqlite_queues::sqlite_queues(std::filesystem::path output_dir) : dir_(std::move(output_dir) / "queue") {}
+
+std::filesystem::path sqlite_queues::file_for(const std::string& type) const {
+    return dir_ / (std::string(prefix) + type + ".db");
+}
+
+state::database& sqlite_queues::open(const std::string& type) {
+    auto& slot = dbs_[type];
+    if (!slot) {
+        slot = std::make_unique<state::database>(file_for(type));
+        slot->exec(R"(CREATE TABLE IF NOT EXISTS queue(
+            id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT, metadata TEXT, created_at TIMESTAMP, status TEXT DEFAULT 'pending'))");
+        slot->exec(R"(CREATE TABLE IF NOT EXISTS staging(
+            id INTEGER PRIMARY KEY AUTOINCREMENT, did TEXT NOT NULL, payload TEXT, metadata TEXT, created_at TIMESTAMP))");
+        slot->exec("CREATE INDEX IF NOT EXISTS staging_by_did ON staging(did)");
+    }
+    return *slot;
+}
+
+std::vector<std::string> sqlite_queues::existing_types() const {
+    std::vector<std::string> types;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+        auto name = entry.path().filename().string();
+        if (name.starts_with(prefix) && name.ends_with(".db"))
+            types.push_back(name.substr(prefix.size(), name.size() - prefix.size() - 3));
+    }
+    return types;
+}
+
+void sqlite_queues::stage(const std::string& type, const std::string& did, const std::string& payload, std::size_t records,
+                          std::size_t batch_size, const std::string& rev) {
+    auto& db = open(type);
+    std::string metadata = "{\"batch_size\":" + std::to_string(batch_size) + ",\"actual_batch_size\":" + std::to_string(records) +
+                           ",\"did\":";
+    cbor::write_json_string(did, metadata);
+    metadata += ",\"record_type\":";
+    cbor::write_json_string(type, metadata);
+    metadata += ",\"rev\":";
+    cbor::write_json_string(rev, metadata);
+    metadata += "}";
+    db.prepare("INSERT INTO staging(did, payload, metadata, created_at) VALUES(?, ?, ?, ?)")
+        .bind(1, did).bind(2, payload).bind(3, metadata).bind(4, now_pipeline()).run();
+}
+
+void sqlite_queues::commit(const std::string& did, const std::set<std::string>& types) {
+    for (const auto& type : types) {
+        auto& db = open(type);
+        // The move is the DID's commit point for this queue: make it durable.
+        db.exec("PRAGMA synchronous=FULL");
+        state::database::transaction tx(db);
+        db.prepare("INSERT INTO queue(payload, metadata, created_at, status) "
+                   "SELECT payload, metadata, created_at, 'pending' FROM staging WHERE did = ? ORDER BY id")
+            .bind(1, did).run();
+        db.prepare("DELETE FROM staging WHERE did = ?").bind(1, did).run();
+        tx.commit();
+        db.exec("PRAGMA synchronous=NORMAL");
+    }
+}
+
+void sqlite_queues::discard(const std::string& did) {
+    for (const auto& type : existing_types()) open(type).prepare("DELETE FROM staging WHERE did = ?").bind(1, did).run();
+}
+
+void sqlite_queues::recover(const std::vector<std::string>& committing) {
+    auto types = existing_types();
+    std::set<std::string> all(types.begin(), types.end());
+    for (const auto& did : committing) commit(did, all);
+    for (const auto& type : types) open(type).exec("DELETE FROM staging");
+}
+
+}  // namespace bsky::exporter

@@ -1,0 +1,47 @@
+#pragma once
+// The embedded sink: one SQLite queue per record type,
+// {output_dir}/queue/output_backfill_sync_{type}.db, table
+// queue(id, payload, metadata, created_at, status). A DID's rows are first
+// written to a `staging` table in the same file and moved into `queue` in
+// one transaction when the DID commits, so `queue` only ever holds rows of
+// DIDs that completed.
+//
+// @par Thread Safety
+// Not thread-safe: the exporter thread owns it.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "state/sqlite.hpp"
+
+namespace bsky::exporter {
+
+class sqlite_queues {
+public:
+    explicit sqlite_queues(std::filesystem::path output_dir);
+
+    /// Writes one queue row (a JSON array of records) to the type's staging table.
+    void stage(const std::string& type, const std::string& did, const std::string& payload, std::size_t records,
+               std::size_t batch_size, const std::string& rev);
+    /// Moves the DID's staged rows into `queue` for each of `types`.
+    void commit(const std::string& did, const std::set<std::string>& types);
+    /// Deletes the DID's staged rows from every queue file.
+    void discard(const std::string& did);
+    /// After a crash: rolls the `committing` DIDs forward and discards every other staged row.
+    void recover(const std::vector<std::string>& committing);
+
+    std::filesystem::path file_for(const std::string& type) const;
+
+private:
+    state::database& open(const std::string& type);
+    std::vector<std::string> existing_types() const;
+
+    std::filesystem::path dir_;
+    std::map<std::string, std::unique_ptr<state::database>> dbs_;
+};
+
+}  // namespace bsky::exporter

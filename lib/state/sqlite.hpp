@@ -1,0 +1,84 @@
+#pragma once
+// A thin RAII layer over SQLite: a connection, prepared statements, and
+// errors that name the database file and the statement.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace bsky::state {
+
+/// An SQLite failure: what() names the file and what was being done.
+class sqlite_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class statement;
+
+class database {
+public:
+    /// Opens (creating) the file in WAL mode with a busy timeout.
+    explicit database(const std::filesystem::path& path);
+    ~database();
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+
+    void exec(std::string_view sql);
+    statement prepare(std::string_view sql);
+    std::int64_t last_insert_rowid() const noexcept;
+    int changes() const noexcept;
+    const std::filesystem::path& path() const noexcept { return path_; }
+    sqlite3* handle() const noexcept { return db_; }
+
+    /// BEGIN IMMEDIATE ... COMMIT, rolled back when destroyed uncommitted.
+    class transaction {
+    public:
+        explicit transaction(database& db);
+        ~transaction();
+        void commit();
+
+    private:
+        database& db_;
+        bool done_ = false;
+    };
+
+private:
+    friend class statement;
+    [[noreturn]] void fail(std::string_view what) const;
+    std::filesystem::path path_;
+    sqlite3* db_ = nullptr;
+};
+
+class statement {
+public:
+    statement(database& db, std::string_view sql);
+    ~statement();
+    statement(statement&& o) noexcept;
+    statement(const statement&) = delete;
+
+    statement& bind(int index, std::string_view text);
+    statement& bind(int index, std::int64_t value);
+    statement& bind_null(int index);
+    /// Steps once: true while a row is available.
+    bool step();
+    /// Steps to completion (for statements without rows).
+    void run();
+    void reset();
+
+    std::int64_t column_int(int index) const;
+    std::string column_text(int index) const;
+    bool column_is_null(int index) const;
+
+private:
+    database* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+    std::string sql_;
+};
+
+}  // namespace bsky::state

@@ -1,0 +1,117 @@
+#include "state/state_store.hpp"
+
+#include <array>
+#include <chrono>
+
+namespace bsky::state {
+
+namespace {
+constexpr std::array<std::string_view, 9> names{"pending", "running", "committing", "done", "failed",
+                                                 "not_found", "takendown", "deactivated", "suspended"};
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+std::string_view to_string(did_status s) noexcept { return names[static_cast<std::size_t>(s)]; }
+
+std::optional<did_status> parse_status(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < names.size(); ++i)
+        if (names[i] == s) return static_cast<did_status>(i);
+    return std::nullopt;
+}
+
+bool is_final(did_status s) noexcept { return s >= did_status::done; }
+bool is_success(did_status s) noexcept { return is_final(s) && s != did_status::failed; }
+
+state_store::state_store(const std::filesystem::path& dir) : db_(dir / "state.db") {
+    db_.exec("PRAGMA synchronous=FULL");
+    db_.exec(R"(CREATE TABLE IF NOT EXISTS batches(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, dids INTEGER NOT NULL, created_at INTEGER NOT NULL))");
+    db_.exec(R"(CREATE TABLE IF NOT EXISTS dids(
+        did TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        pds TEXT, rev TEXT, counts TEXT, records INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0, invalid INTEGER DEFAULT 0,
+        bytes INTEGER DEFAULT 0, duration_ms INTEGER DEFAULT 0, batch INTEGER, created_at INTEGER, updated_at INTEGER))");
+    db_.exec("CREATE INDEX IF NOT EXISTS dids_by_status ON dids(status)");
+}
+
+std::int64_t state_store::add_batch(std::string_view source, const std::vector<std::string>& dids) {
+    database::transaction tx(db_);
+    auto now = now_ms();
+    db_.prepare("INSERT INTO batches(source, dids, created_at) VALUES(?, ?, ?)")
+        .bind(1, source).bind(2, static_cast<std::int64_t>(dids.size())).bind(3, now).run();
+    auto batch = db_.last_insert_rowid();
+    auto insert = db_.prepare(
+        "INSERT OR IGNORE INTO dids(did, status, batch, created_at, updated_at) VALUES(?, 'pending', ?, ?, ?)");
+    for (const auto& did : dids) insert.bind(1, did).bind(2, batch).bind(3, now).bind(4, now).run();
+    tx.commit();
+    return batch;
+}
+
+std::vector<std::string> state_store::recover() {
+    database::transaction tx(db_);
+    db_.prepare("UPDATE dids SET status = 'pending', updated_at = ? WHERE status = 'running'").bind(1, now_ms()).run();
+    tx.commit();
+    return with_status(did_status::committing);
+}
+
+void state_store::mark_running(const std::string& did) {
+    db_.prepare("UPDATE dids SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE did = ?")
+        .bind(1, now_ms()).bind(2, did).run();
+}
+
+void state_store::mark_committing(const std::string& did) {
+    db_.prepare("UPDATE dids SET status = 'committing', updated_at = ? WHERE did = ?").bind(1, now_ms()).bind(2, did).run();
+}
+
+void state_store::mark_done(const std::string& did, const did_result& r) { mark_final(did, did_status::done, "", r); }
+
+void state_store::mark_final(const std::string& did, did_status status, std::string_view error, const did_result& r) {
+    auto st = db_.prepare(
+        "UPDATE dids SET status = ?, last_error = ?, pds = ?, rev = ?, counts = ?, records = ?, skipped = ?, invalid = ?, "
+        "bytes = ?, duration_ms = ?, updated_at = ? WHERE did = ?");
+    st.bind(1, to_string(status));
+    if (error.empty()) st.bind_null(2);
+    else st.bind(2, error);
+    st.bind(3, r.pds).bind(4, r.rev).bind(5, r.counts_json.empty() ? "{}" : r.counts_json).bind(6, r.records).bind(7, r.skipped)
+        .bind(8, r.invalid).bind(9, r.bytes).bind(10, r.duration_ms).bind(11, now_ms()).bind(12, did).run();
+}
+
+void state_store::mark_pending(const std::string& did) {
+    db_.prepare("UPDATE dids SET status = 'pending', updated_at = ? WHERE did = ?").bind(1, now_ms()).bind(2, did).run();
+}
+
+std::optional<did_row> state_store::get(const std::string& did) {
+    auto st = db_.prepare(
+        "SELECT status, attempts, last_error, pds, rev, counts, records, skipped, invalid, bytes, duration_ms, batch "
+        "FROM dids WHERE did = ?");
+    st.bind(1, did);
+    if (!st.step()) return std::nullopt;
+    did_row row;
+    row.did = did;
+    row.status = parse_status(st.column_text(0)).value_or(did_status::pending);
+    row.attempts = st.column_int(1);
+    row.last_error = st.column_text(2);
+    row.result = {st.column_text(3), st.column_text(4), st.column_text(5), st.column_int(6), st.column_int(7),
+                  st.column_int(8), st.column_int(9), st.column_int(10)};
+    row.batch = st.column_int(11);
+    return row;
+}
+
+std::vector<std::string> state_store::with_status(did_status status, std::size_t limit) {
+    auto st = db_.prepare("SELECT did FROM dids WHERE status = ? ORDER BY rowid LIMIT ?");
+    st.bind(1, to_string(status)).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.column_text(0));
+    return out;
+}
+
+std::map<did_status, std::int64_t> state_store::status_counts() {
+    auto st = db_.prepare("SELECT status, COUNT(*) FROM dids GROUP BY status");
+    std::map<did_status, std::int64_t> out;
+    while (st.step())
+        if (auto s = parse_status(st.column_text(0))) out[*s] = st.column_int(1);
+    return out;
+}
+
+}  // namespace bsky::state

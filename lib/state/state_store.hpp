@@ -1,0 +1,69 @@
+#pragma once
+// The durable state of every DID (SQLite, WAL): status, attempts, errors,
+// PDS, rev, counts, bytes, timings; and the batches DIDs arrived in.
+//
+// @par Thread Safety
+// Not thread-safe: the exporter thread owns it.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "state/sqlite.hpp"
+
+namespace bsky::state {
+
+enum class did_status { pending, running, committing, done, failed, not_found, takendown, deactivated, suspended };
+std::string_view to_string(did_status s) noexcept;
+std::optional<did_status> parse_status(std::string_view s) noexcept;
+/// done, failed, and the account states: nothing more will happen to the DID.
+bool is_final(did_status s) noexcept;
+/// A final state that is not a failure (done, or an account state).
+bool is_success(did_status s) noexcept;
+
+struct did_result {
+    std::string pds;
+    std::string rev;
+    std::string counts_json;  ///< {"post":3,...}
+    std::int64_t records = 0, skipped = 0, invalid = 0, bytes = 0, duration_ms = 0;
+};
+
+struct did_row {
+    std::string did;
+    did_status status = did_status::pending;
+    std::int64_t attempts = 0;
+    std::string last_error;
+    did_result result;
+    std::int64_t batch = 0;
+};
+
+class state_store {
+public:
+    /// Opens {dir}/state.db, creating the schema.
+    explicit state_store(const std::filesystem::path& dir);
+
+    /// Records DIDs durably as one batch (already known DIDs keep their state); returns the batch id.
+    std::int64_t add_batch(std::string_view source, const std::vector<std::string>& dids);
+    /// After a crash: DIDs left `running` go back to `pending`; returns the DIDs left
+    /// `committing` (their queue rows must be rolled forward, then they are done).
+    std::vector<std::string> recover();
+
+    void mark_running(const std::string& did);
+    void mark_committing(const std::string& did);
+    void mark_done(const std::string& did, const did_result& result);
+    void mark_final(const std::string& did, did_status status, std::string_view error, const did_result& result = {});
+    void mark_pending(const std::string& did);
+
+    std::optional<did_row> get(const std::string& did);
+    std::vector<std::string> with_status(did_status status, std::size_t limit = 1u << 30);
+    std::map<did_status, std::int64_t> status_counts();
+
+private:
+    database db_;
+};
+
+}  // namespace bsky::state
