@@ -1,6 +1,12 @@
 #include "state/state_store.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 
 namespace bsky::state {
@@ -24,7 +30,23 @@ std::optional<did_status> parse_status(std::string_view s) noexcept {
 bool is_final(did_status s) noexcept { return s >= did_status::done; }
 bool is_success(did_status s) noexcept { return is_final(s) && s != did_status::failed; }
 
-state_store::state_store(const std::filesystem::path& dir) : db_(dir / "state.db") {
+int state_store::lock(const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    auto path = dir / "lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw sqlite_error(path.string() + ": cannot open the lock file: " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        throw sqlite_error(dir.string() + " is in use by another bsky-backfill process (it holds " + path.string() +
+                           "); wait for it to finish or stop it");
+    }
+    return fd;
+}
+
+state_store::~state_store() { ::close(lock_fd_); }
+
+state_store::state_store(const std::filesystem::path& dir) : lock_fd_(lock(dir)), db_(dir / "state.db") {
     db_.exec("PRAGMA synchronous=FULL");
     db_.exec(R"(CREATE TABLE IF NOT EXISTS batches(
         id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, dids INTEGER NOT NULL, created_at INTEGER NOT NULL))");

@@ -43,8 +43,11 @@ struct did_row {
 
 class state_store {
 public:
-    /// Opens {dir}/state.db, creating the schema.
+    /// Opens {dir}/state.db, creating the schema. Takes {dir}/lock for the
+    /// life of the object: a second process on the same state is refused
+    /// (sqlite_error) rather than allowed to redo the same DIDs.
     explicit state_store(const std::filesystem::path& dir);
+    ~state_store();
 
     /// Records DIDs durably as one batch (already known DIDs keep their state); returns the batch id.
     std::int64_t add_batch(std::string_view source, const std::vector<std::string>& dids);
@@ -63,6 +66,8 @@ public:
     std::map<did_status, std::int64_t> status_counts();
 
 private:
+    static int lock(const std::filesystem::path& dir);
+    int lock_fd_;
     database db_;
 };
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# kill -9 at random moments, restart, repeat: afterwards every DID is final and
+# every record of every done DID is in its queue exactly once.
+set -u
+cli=$1 fake_pds=$2 fx=$3
+dids=${CRASH_TEST_DIDS:-300} kills=${CRASH_TEST_KILLS:-5}
+tmp=$(mktemp -d); pds_pid=
+trap '[[ -n $pds_pid ]] && kill $pds_pid 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+failures=0 passed=0
+check() { if [[ $2 -eq 0 ]]; then passed=$((passed + 1)); else echo "FAIL: $1: $3"; failures=$((failures + 1)); fi; }
+
+"$fake_pds" "$fx/cars/php-car__repo.car" "$dids" "$tmp/port" "$tmp/dids" & pds_pid=$!
+for _ in $(seq 1 200); do [[ -s $tmp/port ]] && break; sleep 0.05; done
+cat >"$tmp/config.yaml" <<YAML
+plc_url: http://127.0.0.1:$(cat "$tmp/port")
+allow_private_addresses: true
+verify_signatures: false
+output: {batch_size: 10}
+rate_limits: {max_concurrent_fetches: 8, max_concurrent_per_host: 8, pds: {requests: 100000, window_seconds: 1, burst: 1000}, plc: {requests: 100000, window_seconds: 1, burst: 1000}}
+time_range: {start: 2000-01-01-00:00:00, end: 2100-01-01-00:00:00}
+YAML
+run() { exec "$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output-dir "$tmp/out" --batch-size 100 >"$tmp/summary.json" 2>>"$tmp/log"; }
+
+for i in $(seq 1 "$kills"); do
+  (run) & pid=$!
+  sleep "0.$(( (RANDOM % 9) + 1 ))$(( RANDOM % 10 ))"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  echo "kill $i: $(sqlite3 "$tmp/out/state/state.db" "SELECT status || '=' || COUNT(*) FROM dids GROUP BY status" 2>/dev/null | tr '\n' ' ')"
+done
+(run); code=$?
+[[ $code -eq 0 ]]; check final-run $code "exit $code: $(tail -5 "$tmp/log")"
+state=$(sqlite3 "$tmp/out/state/state.db" "SELECT status || '=' || COUNT(*) FROM dids GROUP BY status")
+[[ $state == "done=$dids" ]]; check all-done $? "$state"
+total=0
+for db in "$tmp"/out/queue/output_backfill_sync_*.db; do
+  read -r records uris <<<"$(sqlite3 -separator ' ' "$db" "SELECT COUNT(*), COUNT(DISTINCT json_extract(value, '\$.uri')) FROM queue, json_each(queue.payload)")"
+  [[ $records -eq $uris ]]; check "exactly-once-$(basename "$db" .db)" $? "$records records but $uris distinct URIs"
+  total=$((total + records))
+done
+per_did=$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); v=list(s['did_to_backfill_counts_map'].values()); assert all(x==v[0] for x in v); print(sum(v[0].values()))" "$tmp/summary.json")
+[[ $total -eq $((per_did * dids)) ]]; check none-missing $? "$total records in the queues, expected $per_did x $dids"
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]
