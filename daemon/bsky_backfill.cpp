@@ -342,15 +342,10 @@ int run_command(daemon::arg_cursor& args) {
             return 130;
         }
         if (failure) std::rethrow_exception(failure);
-        for (const auto& o : report->outcomes) {
-            if (o.status == state::did_status::done)
-                logger.info("{}: done, {} records in {:.1f} s", o.did, [&] {
-                    std::uint64_t n = 0;
-                    for (const auto& [t, c] : o.counts) n += c;
-                    return n;
-                }(), o.seconds);
-            else logger.info("{}: {}{}{}", o.did, state::to_string(o.status), o.error.empty() ? "" : ": ", o.error);
-        }
+        const auto& pr = pipeline.progress();
+        logger.info("{} DIDs, {} records, {:.1f} MB; the longest parse slice held the event loop {} us",
+                    report->outcomes.size(), pr.records.load(), static_cast<double>(pr.bytes.load()) / 1e6,
+                    pr.longest_parse_slice_us.load());
         std::printf("%s\n", backfill::summary_json(*report, rejected).c_str());
         bool any_failed = !rejected.empty();
         for (const auto& o : report->outcomes) any_failed |= !state::is_success(o.status);

@@ -131,6 +131,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
         for (const auto& [t, n] : out.counts) result.records += static_cast<std::int64_t>(n);
         co_await exporter_.finish(did, status, out.error, result);
         ++progress_.dids_finished;
+        logger_.info("{}: {}: {}", did, state::to_string(status), out.error);
         co_return out;
     };
 
@@ -187,7 +188,13 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
         return {[&](std::span<const std::uint8_t> chunk) -> std::error_code {
                     bytes += chunk.size();
                     progress_.bytes += chunk.size();
-                    return reader->put(chunk);
+                    // Parsing runs on the event loop in chunk-sized slices: record the longest.
+                    auto t0 = std::chrono::steady_clock::now();
+                    auto ec = reader->put(chunk);
+                    auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+                    auto seen = progress_.longest_parse_slice_us.load();
+                    while (took > seen && !progress_.longest_parse_slice_us.compare_exchange_weak(seen, took)) {}
+                    return ec;
                 },
                 [&]() -> asio::awaitable<std::error_code> {
                     co_await drain();
@@ -223,6 +230,8 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
     for (const auto& [t, n] : out.counts) stored.records += static_cast<std::int64_t>(n);
     co_await exporter_.commit(did, staged_types, stored);
     ++progress_.dids_finished;
+    logger_.info("{}: done: {} records ({} skipped, {} invalid, {} outside the time range) from {:.1f} MB in {:.2f} s", did,
+                 stored.records, out.skipped, out.invalid, out.filtered, static_cast<double>(out.bytes) / 1e6, out.seconds);
     co_return out;
 }
 

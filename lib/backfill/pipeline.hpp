@@ -53,6 +53,8 @@ struct pipeline_progress {
     std::atomic<std::uint64_t> dids_finished{0};
     std::atomic<std::uint64_t> records{0};
     std::atomic<std::uint64_t> bytes{0};
+    /// The longest the event loop spent parsing one body chunk, in microseconds.
+    std::atomic<std::int64_t> longest_parse_slice_us{0};
 };
 
 /// @par Thread Safety

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <iostream>
 #include <filesystem>
 
@@ -100,8 +101,13 @@ protected:
         return cfg;
     }
 
-    backfill::run_report run(const std::vector<std::string>& dids, bool verify = false, std::size_t per_batch = 50) {
+    backfill::run_report run(const std::vector<std::string>& dids, bool verify = false, std::size_t per_batch = 50,
+                             const std::function<void(config::config&)>& adjust = {}) {
         auto cfg = make_config(verify);
+        if (adjust) {
+            adjust(cfg);
+            config::validate(cfg);
+        }
         asio::io_context io;
         net::http_client client(io.get_executor(), backfill::client_settings(cfg));
         rate::host_limiter limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
@@ -258,6 +264,51 @@ TEST_F(Backfill, SignatureChecksUseTheDocumentKey) {
     EXPECT_EQ(report.outcomes[0].status, state::did_status::failed);
     EXPECT_NE(report.outcomes[0].error.find("no #atproto signing key"), std::string::npos);
     EXPECT_EQ(report.outcomes[1].status, state::did_status::done) << report.outcomes[1].error;
+}
+
+TEST_F(Backfill, ValidateRecordTimestamp) {
+    // dnproto's records were made on 2025-12-22; little.car's span years. In filter
+    // mode a range that excludes them drops everything but follows.
+    auto tag = run({"did:plc:lulmyldiq4sb2ikags5sfb25"});
+    auto tagged = tag.outcomes[0];
+    ASSERT_EQ(tagged.status, state::did_status::done) << tagged.error;
+    fs::remove_all(dir_);
+    auto filtered = run({"did:plc:lulmyldiq4sb2ikags5sfb25"}, false, 50, [](config::config& cfg) {
+        cfg.time_range.start = "1990-01-01-00:00:00";
+        cfg.time_range.end = "1990-12-31-00:00:00";
+        cfg.time_range.mode = config::time_range_mode::filter;
+    }).outcomes[0];
+    ASSERT_EQ(filtered.status, state::did_status::done) << filtered.error;
+    EXPECT_EQ(filtered.counts.count("like"), 0u);
+    EXPECT_EQ(filtered.counts.count("post"), 0u);
+    EXPECT_EQ(filtered.counts["follow"], tagged.counts["follow"]) << "follows are kept in both modes";
+    EXPECT_GT(filtered.filtered, 0u);
+    // Tag mode keeps the same records with the standardised synctimestamp.
+    fs::remove_all(dir_);
+    run({"did:plc:lulmyldiq4sb2ikags5sfb25"}, false, 50, [](config::config& cfg) {
+        cfg.time_range.start = "1990-01-01-00:00:00";
+        cfg.time_range.end = "1990-12-31-00:00:00";
+    });
+    for (const auto& [uri, rec] : queue("like")) {
+        auto sync = std::string(rec.at("synctimestamp").as_string());
+        EXPECT_TRUE(sync.ends_with("-15-00:00:00") || sync.ends_with("-01-00:00:00")) << sync;
+    }
+}
+
+TEST_F(Backfill, DoBackfillForUsersIsRateLimitedPerHost) {
+    std::vector<std::string> dids;
+    for (const auto& r : repos) dids.push_back(r.did);
+    // 10 getRepo requests per second with a burst of 1: five repos take at least 0.4 s.
+    auto report = run(dids, false, 50, [](config::config& cfg) {
+        cfg.rate_limits.pds = {.requests = 10, .window_seconds = 1, .burst = 1};
+    });
+    for (const auto& o : report.outcomes) EXPECT_EQ(o.status, state::did_status::done) << o.error;
+    std::vector<std::chrono::steady_clock::time_point> fetch_times;
+    for (const auto& req : server_->requests())
+        if (req.target.starts_with("/xrpc/")) fetch_times.push_back(req.received);
+    ASSERT_EQ(fetch_times.size(), dids.size());
+    for (std::size_t i = 1; i < fetch_times.size(); ++i)
+        EXPECT_GE(fetch_times[i] - fetch_times[i - 1], 90ms) << "request " << i << " came too soon";
 }
 
 TEST(ValidateRecordType, ConfiguredTypesOnly) {
