@@ -56,7 +56,7 @@ void sqlite_queues::stage(const std::string& type, const std::string& did, const
     metadata += ",\"rev\":";
     cbor::write_json_string(rev, metadata);
     metadata += "}";
-    db.prepare("INSERT INTO staging(did, payload, metadata, created_at) VALUES(?, ?, ?, ?)")
+    db.cached("INSERT INTO staging(did, payload, metadata, created_at) VALUES(?, ?, ?, ?)")
         .bind(1, did).bind(2, payload).bind(3, metadata).bind(4, now_pipeline()).run();
 }
 
@@ -66,17 +66,17 @@ void sqlite_queues::commit(const std::string& did, const std::set<std::string>& 
         // The move is the DID's commit point for this queue: make it durable.
         db.exec("PRAGMA synchronous=FULL");
         state::database::transaction tx(db);
-        db.prepare("INSERT INTO queue(payload, metadata, created_at, status) "
-                   "SELECT payload, metadata, created_at, 'pending' FROM staging WHERE did = ? ORDER BY id")
+        db.cached("INSERT INTO queue(payload, metadata, created_at, status) "
+                  "SELECT payload, metadata, created_at, 'pending' FROM staging WHERE did = ? ORDER BY id")
             .bind(1, did).run();
-        db.prepare("DELETE FROM staging WHERE did = ?").bind(1, did).run();
+        db.cached("DELETE FROM staging WHERE did = ?").bind(1, did).run();
         tx.commit();
         db.exec("PRAGMA synchronous=NORMAL");
     }
 }
 
 void sqlite_queues::discard(const std::string& did) {
-    for (const auto& type : existing_types()) open(type).prepare("DELETE FROM staging WHERE did = ?").bind(1, did).run();
+    for (const auto& type : existing_types()) open(type).cached("DELETE FROM staging WHERE did = ?").bind(1, did).run();
 }
 
 void sqlite_queues::recover(const std::vector<std::string>& committing) {

@@ -23,7 +23,16 @@ database::database(const std::filesystem::path& path) : path_(path) {
     exec("PRAGMA synchronous=NORMAL");
 }
 
-database::~database() { sqlite3_close_v2(db_); }
+database::~database() {
+    cache_.clear();  // statements first: they belong to the connection
+    sqlite3_close_v2(db_);
+}
+
+statement& database::cached(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) it = cache_.emplace(std::string(sql), std::make_unique<statement>(*this, sql)).first;
+    return *it->second;
+}
 
 void database::fail(std::string_view what) const {
     throw sqlite_error(path_.string() + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
@@ -76,7 +85,9 @@ bool statement::step() {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    db_->fail("running " + sql_.substr(0, 80));
+    std::string why = sqlite3_errmsg(db_->db_);
+    reset();  // a cached statement must be usable again after a failure
+    throw sqlite_error(db_->path_.string() + ": running " + sql_.substr(0, 80) + ": " + why);
 }
 void statement::run() {
     while (step()) {

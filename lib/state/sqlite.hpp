@@ -3,6 +3,8 @@
 // errors that name the database file and the statement.
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -31,6 +33,8 @@ public:
 
     void exec(std::string_view sql);
     statement prepare(std::string_view sql);
+    /// A prepared statement kept for reuse (hot paths: parsing SQL costs more than running it).
+    statement& cached(std::string_view sql);
     std::int64_t last_insert_rowid() const noexcept;
     int changes() const noexcept;
     const std::filesystem::path& path() const noexcept { return path_; }
@@ -53,6 +57,7 @@ private:
     [[noreturn]] void fail(std::string_view what) const;
     std::filesystem::path path_;
     sqlite3* db_ = nullptr;
+    std::map<std::string, std::unique_ptr<statement>, std::less<>> cache_;
 };
 
 class statement {

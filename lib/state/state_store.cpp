@@ -47,7 +47,6 @@ int state_store::lock(const std::filesystem::path& dir) {
 state_store::~state_store() { ::close(lock_fd_); }
 
 state_store::state_store(const std::filesystem::path& dir) : lock_fd_(lock(dir)), db_(dir / "state.db") {
-    db_.exec("PRAGMA synchronous=FULL");
     db_.exec(R"(CREATE TABLE IF NOT EXISTS batches(
         id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, dids INTEGER NOT NULL, created_at INTEGER NOT NULL))");
     db_.exec(R"(CREATE TABLE IF NOT EXISTS dids(
@@ -58,15 +57,19 @@ state_store::state_store(const std::filesystem::path& dir) : lock_fd_(lock(dir))
 }
 
 std::int64_t state_store::add_batch(std::string_view source, const std::vector<std::string>& dids) {
+    // Accepted DIDs must survive a power cut: the spool file is moved away after this.
+    db_.exec("PRAGMA synchronous=FULL");
     database::transaction tx(db_);
     auto now = now_ms();
     db_.prepare("INSERT INTO batches(source, dids, created_at) VALUES(?, ?, ?)")
         .bind(1, source).bind(2, static_cast<std::int64_t>(dids.size())).bind(3, now).run();
+    // (synchronous=FULL applies to this transaction's commit below.)
     auto batch = db_.last_insert_rowid();
     auto insert = db_.prepare(
         "INSERT OR IGNORE INTO dids(did, status, batch, created_at, updated_at) VALUES(?, 'pending', ?, ?, ?)");
     for (const auto& did : dids) insert.bind(1, did).bind(2, batch).bind(3, now).bind(4, now).run();
     tx.commit();
+    db_.exec("PRAGMA synchronous=NORMAL");
     return batch;
 }
 
@@ -78,7 +81,7 @@ std::vector<std::string> state_store::recover() {
 }
 
 void state_store::mark_running(const std::string& did) {
-    db_.prepare("UPDATE dids SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE did = ?")
+    db_.cached("UPDATE dids SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE did = ?")
         .bind(1, now_ms()).bind(2, did).run();
 }
 
@@ -89,7 +92,20 @@ void state_store::mark_committing(const std::string& did) {
 void state_store::mark_done(const std::string& did, const did_result& r) { mark_final(did, did_status::done, "", r); }
 
 void state_store::mark_final(const std::string& did, did_status status, std::string_view error, const did_result& r) {
-    auto st = db_.prepare(
+    // `committing` and the final states order the two-phase commit against the
+    // queue files: they must reach the disk before anything that follows.
+    // (`running`/`pending` may be lost in a power cut: recovery redoes the DID.)
+    db_.exec("PRAGMA synchronous=FULL");
+    struct restore {
+        database& db;
+        ~restore() {
+            try {
+                db.exec("PRAGMA synchronous=NORMAL");
+            } catch (...) {
+            }
+        }
+    } normal_afterwards{db_};
+    auto& st = db_.cached(
         "UPDATE dids SET status = ?, last_error = ?, pds = ?, rev = ?, counts = ?, records = ?, skipped = ?, invalid = ?, "
         "bytes = ?, duration_ms = ?, updated_at = ? WHERE did = ?");
     st.bind(1, to_string(status));
@@ -104,11 +120,14 @@ void state_store::mark_pending(const std::string& did) {
 }
 
 std::optional<did_row> state_store::get(const std::string& did) {
-    auto st = db_.prepare(
+    auto& st = db_.cached(
         "SELECT status, attempts, last_error, pds, rev, counts, records, skipped, invalid, bytes, duration_ms, batch "
         "FROM dids WHERE did = ?");
     st.bind(1, did);
-    if (!st.step()) return std::nullopt;
+    if (!st.step()) {
+        st.reset();
+        return std::nullopt;
+    }
     did_row row;
     row.did = did;
     row.status = parse_status(st.column_text(0)).value_or(did_status::pending);
@@ -117,6 +136,7 @@ std::optional<did_row> state_store::get(const std::string& did) {
     row.result = {st.column_text(3), st.column_text(4), st.column_text(5), st.column_int(6), st.column_int(7),
                   st.column_int(8), st.column_int(9), st.column_int(10)};
     row.batch = st.column_int(11);
+    st.reset();
     return row;
 }
 

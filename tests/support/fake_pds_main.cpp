@@ -2,8 +2,9 @@
 // each a fixture repo's tree under its own (unsigned) commit, so every DID
 // has distinct record URIs. Writes "PORT" to PORT_FILE and the DID list to
 // DIDS_FILE, then serves until killed.
-//   fake_pds CAR_FILE N PORT_FILE DIDS_FILE [BROKEN_EVERY]
-// Every BROKEN_EVERY-th DID answers with a truncated CAR (0: none).
+//   fake_pds CAR_FILE N PORT_FILE DIDS_FILE [BROKEN_EVERY] [tls]
+// Every BROKEN_EVERY-th DID answers with a truncated CAR (0: none). With
+// "tls" it serves HTTPS for localhost with a CA written to PORT_FILE.ca.
 #include "car/reader.hpp"
 #include "cbor/decoder.hpp"
 #include "cbor/encoder.hpp"
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 using namespace bsky;
@@ -54,6 +56,14 @@ int main(int argc, char** argv) {
     auto car_bytes = test::read_bytes(argv[1]);
     int n = std::atoi(argv[2]);
     int broken_every = argc > 5 ? std::atoi(argv[5]) : 0;
+    bool tls = argc > 6 && std::string_view(argv[6]) == "tls";
+    std::optional<test::test_ca> ca;
+    std::optional<test::pem_pair> certificate;
+    if (tls) {
+        ca.emplace();
+        certificate = ca->issue({"localhost"}, {"127.0.0.1"});
+        std::ofstream(std::string(argv[3]) + ".ca") << ca->certificate_pem();
+    }
     blocks parsed;
     car::reader reader(parsed);
     std::error_code ec;
@@ -120,14 +130,14 @@ int main(int argc, char** argv) {
         if (req.target.starts_with(prefix)) {
             auto it = cars.find(req.target.substr(prefix.size()));
             if (it == cars.end()) return ex.respond({.status = 400, .body = R"({"error":"RepoNotFound","message":"no such repo"})"});
-            return ex.respond({.body = it->second, .chunked = true, .chunk_size = 16384, .delay = std::chrono::milliseconds(1)});
+            return ex.respond({.body = it->second, .chunked = true, .chunk_size = 16384, .delay = std::chrono::milliseconds(tls ? 0 : 1)});
         }
         auto did = req.target.substr(1);
         if (!cars.contains(did)) return ex.respond({.status = 404, .body = R"({"message":"DID not registered"})"});
         ex.respond({.body = "{\"id\":\"" + did + "\",\"service\":[{\"id\":\"#atproto_pds\",\"type\":\"AtprotoPersonalDataServer\",\"serviceEndpoint\":\"" +
                             origin + "\"}]}"});
-    });
-    origin = server->origin();
+    }, certificate);
+    origin = server->origin(tls ? "localhost" : "");
     std::ofstream(argv[3]) << server->port() << "\n";
     for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
