@@ -282,8 +282,8 @@ int run_command(daemon::arg_cursor& args) {
         std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());
         return 2;
     }
-    if (cfg.output.kind != config::output_kind::sqlite) {
-        std::fprintf(stderr, "bsky-backfill run: output '%s' is not part of this build yet; use --output sqlite\n", output.c_str());
+    if (cfg.output.kind == config::output_kind::nats) {
+        std::fputs("bsky-backfill run: output nats is not part of this build yet; use --output sqlite or jsonl\n", stderr);
         return 2;
     }
     logger.set_level(cfg.log_level);
@@ -316,7 +316,7 @@ int run_command(daemon::arg_cursor& args) {
         bsky::net::fetcher pds_fetcher(pds_client, pds_limiter, backfill::retry_settings(cfg));
         bsky::net::fetcher plc_fetcher(plc_client, plc_limiter, backfill::retry_settings(cfg));
         resolve::resolver resolver(plc_fetcher, backfill::resolver_settings(cfg));
-        exporter::exporter exporter(cfg.output.dir, cfg.state_dir);
+        exporter::exporter exporter(backfill::make_sink(cfg), cfg.state_dir);
         backfill::pipeline pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger);
 
         bool finished = false, interrupted = false;

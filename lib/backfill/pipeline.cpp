@@ -32,7 +32,8 @@ namespace {
 // into per-type batches; full batches wait in `ready` for the exporter.
 class record_batcher final : public repo::record_sink {
 public:
-    record_batcher(const pipeline_params& params, std::string did) : params_(params), did_(std::move(did)) {}
+    record_batcher(const pipeline_params& params, std::string did, bool lines)
+        : params_(params), did_(std::move(did)), lines_(lines) {}
 
     std::error_code on_commit(const repo::commit_info& c) override {
         rev_ = c.rev;
@@ -59,9 +60,10 @@ public:
         auto cid = r.id.to_string();
         record_meta meta{uri_, cid, did_, r.collection, r.rkey, type, std::string_view(*sync.value), rev_};
         auto& open = open_[type];
-        open.json += open.records == 0 ? "[" : ",";
+        if (!lines_) open.json += open.records == 0 ? "[" : ",";
         if (params_.pipeline_format) write_pipeline_record(r.value, meta, open.json);
         else write_raw_record(r.value, meta, open.json);
+        if (lines_) open.json += '\n';
         ++open.records;
         ++counts[type];
         if (open.records >= params_.batch_size) close(type);
@@ -89,13 +91,14 @@ public:
 private:
     void close(const std::string& type) {
         auto& b = open_[type];
-        b.json += "]";
+        if (!lines_) b.json += "]";
         ready.emplace_back(type, std::move(b));
         open_.erase(type);
     }
 
     const pipeline_params& params_;
     std::string did_;
+    bool lines_;
     std::string rev_, uri_;
     std::map<std::string, batch> open_;
 };
@@ -181,7 +184,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
 
     auto url = out.pds + "/xrpc/com.atproto.sync.getRepo?did=" + did;
     auto result = co_await fetcher_.get(url, net::authority_of(url), [&]() -> net::body_sink {
-        batcher = std::make_unique<record_batcher>(params, did);
+        batcher = std::make_unique<record_batcher>(params, did, exporter_.wants_lines());
         reader = std::make_unique<repo::repo_reader>(*batcher, options);
         must_discard = true;
         bytes = 0;

@@ -1,5 +1,10 @@
 #include "backfill/settings.hpp"
 
+#include "export/jsonl_files.hpp"
+#include "export/sqlite_queues.hpp"
+
+#include <stdexcept>
+
 namespace bsky::backfill {
 
 namespace {
@@ -58,6 +63,15 @@ net::retry_params retry_settings(const config::config& cfg) {
 resolve::resolver_params resolver_settings(const config::config& cfg) {
     return {.plc_url = cfg.plc_url, .cache_ttl = ms(cfg.resolve.cache_ttl_seconds),
             .cache_max_entries = cfg.resolve.cache_max_entries, .max_document_bytes = cfg.limits.max_did_document_bytes};
+}
+
+std::unique_ptr<exporter::sink> make_sink(const config::config& cfg) {
+    switch (cfg.output.kind) {
+        case config::output_kind::sqlite: return std::make_unique<exporter::sqlite_queues>(cfg.output.dir);
+        case config::output_kind::jsonl: return std::make_unique<exporter::jsonl_files>(cfg.output.dir, cfg.output.jsonl_rotate_bytes);
+        case config::output_kind::nats: break;
+    }
+    throw std::runtime_error("output.kind nats is not part of this build yet; use sqlite or jsonl");
 }
 
 }  // namespace bsky::backfill

@@ -3,6 +3,9 @@
 // the CLI and the daemon (and a SIGHUP reload) agree.
 #include "backfill/pipeline.hpp"
 #include "config/config.hpp"
+#include "export/sink.hpp"
+
+#include <memory>
 #include "net/fetcher.hpp"
 #include "net/http_client.hpp"
 #include "rate/host_limiter.hpp"
@@ -16,5 +19,7 @@ rate::limiter_params pds_limiter_settings(const config::config& cfg);
 rate::limiter_params plc_limiter_settings(const config::config& cfg);
 net::retry_params retry_settings(const config::config& cfg);
 resolve::resolver_params resolver_settings(const config::config& cfg);
+/// The sink output.kind names (sqlite or jsonl); throws std::runtime_error for kinds not built in.
+std::unique_ptr<exporter::sink> make_sink(const config::config& cfg);
 
 }  // namespace bsky::backfill

@@ -1,6 +1,6 @@
 #include "export/exporter.hpp"
 
-#include "export/sqlite_queues.hpp"
+#include "export/sink.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/strand.hpp>
@@ -12,15 +12,17 @@ namespace bsky::exporter {
 namespace asio = boost::asio;
 
 struct exporter::impl {
-    impl(std::filesystem::path output_dir, std::filesystem::path state_dir)
-        : queues(std::move(output_dir)), state(std::move(state_dir)) {}
+    impl(std::unique_ptr<sink> s, std::filesystem::path state_dir) : sink_(std::move(s)), queues(*sink_), state(std::move(state_dir)) {}
     asio::thread_pool thread{1};
-    sqlite_queues queues;
+    std::unique_ptr<sink> sink_;
+    sink& queues;
     state::state_store state;
 };
 
-exporter::exporter(std::filesystem::path output_dir, std::filesystem::path state_dir)
-    : impl_(std::make_unique<impl>(std::move(output_dir), std::move(state_dir))) {}
+exporter::exporter(std::unique_ptr<sink> queues, std::filesystem::path state_dir)
+    : impl_(std::make_unique<impl>(std::move(queues), std::move(state_dir))) {}
+
+bool exporter::wants_lines() const noexcept { return impl_->queues.wants_lines(); }
 
 exporter::~exporter() { impl_->thread.join(); }
 

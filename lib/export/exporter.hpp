@@ -15,13 +15,13 @@
 
 namespace bsky::exporter {
 
-class sqlite_queues;
+class sink;
 
 /// @par Thread Safety
 /// The awaitables may be awaited from any coroutine; all work runs on the exporter thread.
 class exporter {
 public:
-    exporter(std::filesystem::path output_dir, std::filesystem::path state_dir);
+    exporter(std::unique_ptr<sink> queues, std::filesystem::path state_dir);
     ~exporter();
 
     /// Records the DIDs durably (one batch), then recovers from a previous crash.
@@ -30,6 +30,8 @@ public:
     boost::asio::awaitable<std::optional<state::did_row>> get(std::string did);
     boost::asio::awaitable<void> mark_running(std::string did);
     boost::asio::awaitable<void> mark_pending(std::string did);
+    /// Whether stage() takes JSON lines (jsonl) rather than a JSON array (sqlite).
+    bool wants_lines() const noexcept;
     boost::asio::awaitable<void> stage(std::string type, std::string did, std::string payload, std::size_t records,
                                        std::size_t batch_size, std::string rev);
     boost::asio::awaitable<void> discard(std::string did);

@@ -16,23 +16,25 @@
 #include <string>
 #include <vector>
 
+#include "export/sink.hpp"
 #include "state/sqlite.hpp"
 
 namespace bsky::exporter {
 
-class sqlite_queues {
+class sqlite_queues final : public sink {
 public:
     explicit sqlite_queues(std::filesystem::path output_dir);
 
     /// Writes one queue row (a JSON array of records) to the type's staging table.
     void stage(const std::string& type, const std::string& did, const std::string& payload, std::size_t records,
-               std::size_t batch_size, const std::string& rev);
+               std::size_t batch_size, const std::string& rev) override;
     /// Moves the DID's staged rows into `queue` for each of `types`.
-    void commit(const std::string& did, const std::set<std::string>& types);
+    void commit(const std::string& did, const std::set<std::string>& types) override;
     /// Deletes the DID's staged rows from every queue file.
-    void discard(const std::string& did);
+    void discard(const std::string& did) override;
     /// After a crash: rolls the `committing` DIDs forward and discards every other staged row.
-    void recover(const std::vector<std::string>& committing);
+    void recover(const std::vector<std::string>& committing) override;
+    bool wants_lines() const noexcept override { return false; }
 
     std::filesystem::path file_for(const std::string& type) const;
 

@@ -115,7 +115,7 @@ protected:
         net::fetcher fetcher(client, limiter, backfill::retry_settings(cfg));
         net::fetcher plc_fetcher(client, plc_limiter, backfill::retry_settings(cfg));
         resolve::resolver resolver(plc_fetcher, backfill::resolver_settings(cfg));
-        exporter::exporter exp(cfg.output.dir, cfg.state_dir);
+        exporter::exporter exp(backfill::make_sink(cfg), cfg.state_dir);
         backfill::pipeline p(fetcher, resolver, exp, backfill::pipeline_settings(cfg), log::null_logger());
         return test::run(io, backfill::run_dids(p, exp, dids, per_batch, 4, "test"));
     }

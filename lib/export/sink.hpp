@@ -1,0 +1,29 @@
+#pragma once
+// What the exporter writes to: SQLite queues or JSONL files. Every sink
+// stages a DID's records out of sight and makes them visible in commit(),
+// all at once; recover() rolls forward DIDs that were mid-commit at a crash
+// and throws away every other staged record.
+//
+// @par Thread Safety
+// Not thread-safe: the exporter thread owns the sink.
+#include <cstddef>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace bsky::exporter {
+
+class sink {
+public:
+    virtual ~sink() = default;
+    /// `records` is a JSON array (sqlite) or newline-terminated JSON lines (jsonl).
+    virtual void stage(const std::string& type, const std::string& did, const std::string& records, std::size_t count,
+                       std::size_t batch_size, const std::string& rev) = 0;
+    virtual void commit(const std::string& did, const std::set<std::string>& types) = 0;
+    virtual void discard(const std::string& did) = 0;
+    virtual void recover(const std::vector<std::string>& committing) = 0;
+    /// Whether stage() takes JSON lines rather than a JSON array.
+    virtual bool wants_lines() const noexcept = 0;
+};
+
+}  // namespace bsky::exporter
