@@ -56,8 +56,8 @@ struct repo_reader::impl final : car::handler {
                                          .max_block_bytes = options.max_block_bytes,
                                          .max_total_bytes = options.max_car_bytes,
                                          .verify_hashes = true}),
-          // A typical repo block is 150-300 bytes; sizing the index up front saves rehashing.
-          store(options.spill_threshold_bytes, options.spill_dir, options.expected_bytes / 200) {}
+          // Repo blocks average about 300 bytes; sizing the index up front saves rehashing.
+          store(options.spill_threshold_bytes, options.spill_dir, options.expected_bytes / 300) {}
 
     record_sink& sink;
     reader_options options;
