@@ -205,7 +205,7 @@ int inspect(daemon::arg_cursor& args) {
 }
 
 // Prints "DIDs done/total, records, MB, rate, ETA" on a terminal, once a second.
-asio::awaitable<void> show_progress(const backfill::pipeline& p, std::size_t total, bool& finished) {
+asio::awaitable<void> show_progress(const backfill::pipeline& p, const std::size_t& total, const bool& finished) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto started = std::chrono::steady_clock::now();
     while (!finished) {
@@ -288,24 +288,14 @@ int run_command(daemon::arg_cursor& args) {
     }
     logger.set_level(cfg.log_level);
 
-    backfill::did_list list;
-    if (!dids_arg.empty()) backfill::add_did_argument(list, dids_arg);
+    std::ifstream list_file;
     if (!dids_file.empty()) {
-        std::ifstream in(dids_file, std::ios::binary);
-        if (!in) {
+        list_file.open(dids_file, std::ios::binary);
+        if (!list_file) {
             std::fprintf(stderr, "bsky-backfill run: %s: cannot open the DID list\n", dids_file.c_str());
             return 2;
         }
-        std::ostringstream text;
-        text << in.rdbuf();
-        backfill::add_did_text(list, text.str(), dids_file);
     }
-    std::vector<std::pair<std::string, std::string>> rejected;
-    for (const auto& r : list.rejected) {
-        logger.warn("{}:{}: '{}' skipped: {}", r.source, r.line, r.text, r.reason);
-        rejected.emplace_back(r.text, r.source + ":" + std::to_string(r.line) + ": " + r.reason);
-    }
-    if (list.duplicates) logger.info("{} duplicate DIDs removed", list.duplicates);
 
     try {
         asio::io_context io;
@@ -319,8 +309,58 @@ int run_command(daemon::arg_cursor& args) {
         exporter::exporter exporter(backfill::make_sink(cfg), cfg.state_dir);
         backfill::pipeline pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger);
 
-        bool finished = false, interrupted = false;
-        std::optional<backfill::run_report> report;
+        std::size_t accepted = 0;
+        bool finished = false, interrupted = false, any_failed = false;
+        // Intake streams the list into the state store in chunks (lists may hold
+        // tens of millions of DIDs), then the stored batch is worked through.
+        auto main_task = [&]() -> asio::awaitable<void> {
+            // (Named first: GCC 12 destroys a conditional's temporary inside co_await twice.)
+            std::string source = dids_file.empty() ? std::string("--dids") : dids_file;
+            auto batch = co_await exporter.begin_batch(source);
+            std::vector<std::string> chunk;
+            std::size_t duplicates = 0, rejected_count = 0;
+            auto flush = [&](backfill::did_line_reader& reader, bool force) -> asio::awaitable<void> {
+                auto rejected = reader.take_rejected();
+                if (!rejected.empty()) {
+                    std::vector<state::rejected_input> rows;
+                    for (auto& r : rejected) {
+                        if (++rejected_count <= 100) logger.warn("{}:{}: '{}' skipped: {}", r.source, r.line, r.text, r.reason);
+                        rows.push_back({r.source, static_cast<std::int64_t>(r.line), std::move(r.text), std::move(r.reason)});
+                    }
+                    co_await exporter.add_rejected(batch, std::move(rows));
+                }
+                if (chunk.size() >= 10000 || (force && !chunk.empty())) {
+                    accepted += chunk.size();
+                    auto dups = co_await exporter.add_to_batch(batch, std::move(chunk));
+                    duplicates += dups;
+                    accepted -= dups;
+                    chunk.clear();
+                }
+            };
+            if (!dids_arg.empty()) {
+                backfill::did_line_reader reader("--dids");
+                std::string_view rest = dids_arg;
+                while (!rest.empty()) {
+                    auto comma = rest.find(',');
+                    if (auto did = reader.feed(rest.substr(0, comma))) chunk.push_back(std::move(*did));
+                    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+                }
+                co_await flush(reader, true);
+            }
+            if (list_file.is_open()) {
+                backfill::did_line_reader reader(dids_file);
+                for (std::string line; std::getline(list_file, line);) {
+                    if (auto did = reader.feed(line)) chunk.push_back(std::move(*did));
+                    co_await flush(reader, false);
+                }
+                co_await flush(reader, true);
+            }
+            if (rejected_count > 100) logger.warn("{} more input lines skipped (all are in the summary)", rejected_count - 100);
+            if (duplicates) logger.info("{} duplicate DIDs removed", duplicates);
+            auto total_batches = co_await backfill::run_stored_batch(pipeline, exporter, batch, dids_per_batch,
+                                                                     cfg.rate_limits.max_concurrent_fetches);
+            any_failed = co_await backfill::write_stored_summary(exporter, batch, total_batches, stdout);
+        };
         std::exception_ptr failure;
         asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([&](boost::system::error_code ec, int) {
@@ -328,14 +368,15 @@ int run_command(daemon::arg_cursor& args) {
             interrupted = true;
             io.stop();
         });
-        asio::co_spawn(io, backfill::run_dids(pipeline, exporter, list.dids, dids_per_batch, cfg.rate_limits.max_concurrent_fetches, "cli"),
-                      [&](std::exception_ptr e, backfill::run_report r) {
-                          failure = e;
-                          if (!e) report = std::move(r);
-                          finished = true;
-                          signals.cancel();
-                      });
-        if (::isatty(STDERR_FILENO)) asio::co_spawn(io, show_progress(pipeline, list.dids.size(), finished), asio::detached);
+        asio::co_spawn(io, main_task(), [&](std::exception_ptr e) {
+            failure = e;
+            finished = true;
+            signals.cancel();
+        });
+        if (::isatty(STDERR_FILENO)) {
+            auto progress = [&]() -> asio::awaitable<void> { co_await show_progress(pipeline, accepted, finished); };
+            asio::co_spawn(io, progress(), asio::detached);
+        }
         io.run();
         if (interrupted) {
             std::fputs("\nbsky-backfill run: interrupted; finished DIDs are kept, run the same command again to resume\n", stderr);
@@ -343,12 +384,8 @@ int run_command(daemon::arg_cursor& args) {
         }
         if (failure) std::rethrow_exception(failure);
         const auto& pr = pipeline.progress();
-        logger.info("{} DIDs, {} records, {:.1f} MB; the longest parse slice held the event loop {} us",
-                    report->outcomes.size(), pr.records.load(), static_cast<double>(pr.bytes.load()) / 1e6,
-                    pr.longest_parse_slice_us.load());
-        std::printf("%s\n", backfill::summary_json(*report, rejected).c_str());
-        bool any_failed = !rejected.empty();
-        for (const auto& o : report->outcomes) any_failed |= !state::is_success(o.status);
+        logger.info("{} DIDs, {} records, {:.1f} MB; the longest parse slice held the event loop {} us", accepted,
+                    pr.records.load(), static_cast<double>(pr.bytes.load()) / 1e6, pr.longest_parse_slice_us.load());
         return any_failed ? 1 : 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());

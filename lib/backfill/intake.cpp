@@ -20,12 +20,17 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// Why a string is not an acceptable DID; empty when it is.
+std::string did_problem(std::string_view did) {
+    if (syntax::is_supported_did(did)) return {};
+    return syntax::is_did(did) ? "only did:plc and did:web DIDs can be backfilled"
+                               : "not a DID (expected did:plc:<24 base32 chars> or did:web:<host>)";
+}
+
 void add_one(did_list& list, std::unordered_set<std::string>& seen, std::string_view did, const std::string& source,
              std::size_t line, std::string_view text) {
-    if (!syntax::is_supported_did(did)) {
-        std::string reason = syntax::is_did(did) ? "only did:plc and did:web DIDs can be backfilled"
-                                                 : "not a DID (expected did:plc:<24 base32 chars> or did:web:<host>)";
-        list.rejected.push_back({source, line, std::string(text.substr(0, 200)), reason});
+    if (auto problem = did_problem(did); !problem.empty()) {
+        list.rejected.push_back({source, line, std::string(text.substr(0, 200)), problem});
         return;
     }
     if (!seen.insert(std::string(did)).second) {
@@ -47,49 +52,57 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 }  // namespace
 
+did_line_reader::did_line_reader(std::string source)
+    : source_(std::move(source)), csv_(source_.ends_with(".csv")), jsonl_(source_.ends_with(".jsonl")), header_done_(!csv_) {}
+
+std::optional<std::string> did_line_reader::feed(std::string_view raw) {
+    ++number_;
+    auto line = trim(raw);
+    if (line.empty() || line.front() == '#' || no_did_column_) return std::nullopt;
+    auto reject = [&](std::string reason) -> std::optional<std::string> {
+        rejected_.push_back({source_, number_, std::string(line.substr(0, 200)), std::move(reason)});
+        return std::nullopt;
+    };
+    std::string_view did;
+    if (csv_) {
+        auto fields = split(line, ',');
+        if (!header_done_) {
+            header_done_ = true;
+            for (std::size_t i = 0; i < fields.size(); ++i)
+                if (trim(fields[i]) == "did") {
+                    did_column_ = i;
+                    return std::nullopt;
+                }
+            no_did_column_ = true;
+            return reject("the CSV header has no 'did' column");
+        }
+        if (did_column_ >= fields.size()) return reject("the row has no 'did' column");
+        did = trim(fields[did_column_]);
+    } else if (jsonl_) {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(line, ec);
+        const boost::json::value* field = (!ec && v.is_object()) ? v.get_object().if_contains("did") : nullptr;
+        if (!field || !field->is_string()) return reject("not a JSON object with a string 'did' field");
+        auto problem = did_problem(std::string_view(field->get_string()));
+        if (!problem.empty()) return reject(problem);
+        return std::string(field->get_string());
+    } else {
+        did = line;
+    }
+    auto problem = did_problem(did);
+    if (!problem.empty()) return reject(problem);
+    return std::string(did);
+}
+
 void add_did_text(did_list& list, std::string_view text, const std::string& source) {
     std::unordered_set<std::string> seen(list.dids.begin(), list.dids.end());
-    bool csv = source.ends_with(".csv"), jsonl = source.ends_with(".jsonl");
-    std::size_t did_column = 0;
-    bool header_done = !csv;
-    std::size_t number = 0;
-    for (auto raw : split(text, '\n')) {
-        ++number;
-        auto line = trim(raw);
-        if (line.empty() || line.front() == '#') continue;
-        if (csv) {
-            auto fields = split(line, ',');
-            if (!header_done) {
-                header_done = true;
-                bool found = false;
-                for (std::size_t i = 0; i < fields.size(); ++i)
-                    if (trim(fields[i]) == "did") {
-                        did_column = i;
-                        found = true;
-                    }
-                if (!found) {
-                    list.rejected.push_back({source, number, std::string(line.substr(0, 200)), "the CSV header has no 'did' column"});
-                    return;
-                }
-                continue;
-            }
-            if (did_column >= fields.size()) {
-                list.rejected.push_back({source, number, std::string(line.substr(0, 200)), "the row has no 'did' column"});
-                continue;
-            }
-            add_one(list, seen, trim(fields[did_column]), source, number, line);
-        } else if (jsonl) {
-            boost::system::error_code ec;
-            auto v = boost::json::parse(line, ec);
-            const boost::json::value* did = (!ec && v.is_object()) ? v.get_object().if_contains("did") : nullptr;
-            if (!did || !did->is_string()) {
-                list.rejected.push_back({source, number, std::string(line.substr(0, 200)), "not a JSON object with a string 'did' field"});
-                continue;
-            }
-            add_one(list, seen, did->get_string(), source, number, line);
-        } else {
-            add_one(list, seen, line, source, number, line);
+    did_line_reader reader(source);
+    for (auto line : split(text, '\n')) {
+        if (auto did = reader.feed(line)) {
+            if (seen.insert(*did).second) list.dids.push_back(std::move(*did));
+            else ++list.duplicates;
         }
+        for (auto& r : reader.take_rejected()) list.rejected.push_back(std::move(r));
     }
 }
 

@@ -2,7 +2,9 @@
 // DID lists as users hand them over: comma-separated arguments and files
 // (.txt one DID a line, .csv with a `did` column, .jsonl with a `did` field;
 // blank lines and # comments ignored). Every rejected line is reported.
+#include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -19,6 +21,25 @@ struct did_list {
     std::vector<std::string> dids;  ///< valid, de-duplicated, in first-seen order
     std::vector<rejected_line> rejected;
     std::size_t duplicates = 0;
+};
+
+/// Reads a DID list line by line, so a list of tens of millions of DIDs
+/// never has to be held in memory: feed() returns the line's DID, or nothing
+/// (blank, comment, header, or rejected: see rejected()).
+class did_line_reader {
+public:
+    /// `source` names the input in reports; its extension picks the format.
+    explicit did_line_reader(std::string source);
+    std::optional<std::string> feed(std::string_view line);
+    /// Lines rejected since the last call (moved out).
+    std::vector<rejected_line> take_rejected() { return std::exchange(rejected_, {}); }
+
+private:
+    std::string source_;
+    bool csv_, jsonl_, header_done_;
+    std::size_t did_column_ = 0, number_ = 0;
+    bool no_did_column_ = false;
+    std::vector<rejected_line> rejected_;
 };
 
 /// Adds the DIDs of `text`; `source` names it in reports and picks the format by extension.

@@ -2,6 +2,7 @@
 // A one-shot backfill over a DID list (what `bsky-backfill run` does):
 // record the DIDs durably, recover from an interrupted earlier run, skip DIDs
 // already finished, and work through the rest in batches.
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,5 +24,17 @@ boost::asio::awaitable<run_report> run_dids(pipeline& p, exporter::exporter& exp
 /// The pinned summary: {"total_batches":N,"did_to_backfill_counts_map":{...},"failed":{...}}
 /// plus "account_states" for DIDs that ended not_found / takendown / deactivated / suspended.
 std::string summary_json(const run_report& report, const std::vector<std::pair<std::string, std::string>>& rejected);
+
+/// Works through a batch already in the state store, `dids_per_batch` DIDs at
+/// a time in input order, skipping DIDs that are final: memory stays bounded
+/// however long the list is. Returns the number of DID batches.
+boost::asio::awaitable<std::size_t> run_stored_batch(pipeline& p, exporter::exporter& exporter, std::int64_t batch,
+                                                     std::size_t dids_per_batch, std::size_t concurrency);
+
+/// Writes the summary of a stored batch to `out`, reading the state store in
+/// passes rather than holding it; returns true when any DID failed or any
+/// input line was rejected.
+boost::asio::awaitable<bool> write_stored_summary(exporter::exporter& exporter, std::int64_t batch, std::size_t total_batches,
+                                                  std::FILE* out);
 
 }  // namespace bsky::backfill

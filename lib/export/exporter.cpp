@@ -122,6 +122,43 @@ asio::awaitable<void> exporter::finish(std::string did, state::did_status status
     co_await on_thread(work);
 }
 
+asio::awaitable<std::int64_t> exporter::begin_batch(std::string source) {
+    auto work = [&] { return impl_->state.begin_batch(source); };
+    co_return co_await on_thread(work);
+}
+
+asio::awaitable<std::size_t> exporter::add_to_batch(std::int64_t batch, std::vector<std::string> dids) {
+    auto work = [&] { return impl_->state.add_to_batch(batch, dids); };
+    co_return co_await on_thread(work);
+}
+
+asio::awaitable<void> exporter::add_rejected(std::int64_t batch, std::vector<state::rejected_input> lines) {
+    auto work = [&] {
+        impl_->state.add_rejected(batch, lines);
+        return 0;
+    };
+    co_await on_thread(work);
+}
+
+asio::awaitable<std::vector<std::pair<std::int64_t, std::string>>> exporter::unfinished(std::int64_t batch, std::int64_t after_seq,
+                                                                                         std::size_t limit) {
+    auto work = [&] { return impl_->state.unfinished(batch, after_seq, limit); };
+    co_return co_await on_thread(work);
+}
+
+asio::awaitable<std::int64_t> exporter::batch_count(std::int64_t batch) {
+    auto work = [&] { return impl_->state.batch_count(batch); };
+    co_return co_await on_thread(work);
+}
+
+asio::awaitable<void> exporter::visit(std::function<void(state::state_store&)> visitor) {
+    auto work = [&] {
+        visitor(impl_->state);
+        return 0;
+    };
+    co_await on_thread(work);
+}
+
 asio::awaitable<std::map<state::did_status, std::int64_t>> exporter::status_counts() {
     auto work = [&] { return impl_->state.status_counts(); };
     co_return co_await on_thread(work);

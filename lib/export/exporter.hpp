@@ -3,6 +3,7 @@
 // blocking SQLite calls never run on the event loop. DID tasks await its
 // operations (which is also their backpressure when the sink is slow).
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -39,6 +40,17 @@ public:
     boost::asio::awaitable<void> commit(std::string did, std::set<std::string> types, state::did_result result);
     /// A final state other than done (failed, not_found, ...): staged rows are discarded first.
     boost::asio::awaitable<void> finish(std::string did, state::did_status status, std::string error, state::did_result result);
+
+    /// Batches filled in chunks, for DID lists too large to hold in memory.
+    boost::asio::awaitable<std::int64_t> begin_batch(std::string source);
+    /// Returns how many of `dids` were already in the batch.
+    boost::asio::awaitable<std::size_t> add_to_batch(std::int64_t batch, std::vector<std::string> dids);
+    boost::asio::awaitable<void> add_rejected(std::int64_t batch, std::vector<state::rejected_input> lines);
+    boost::asio::awaitable<std::vector<std::pair<std::int64_t, std::string>>> unfinished(std::int64_t batch, std::int64_t after_seq,
+                                                                                          std::size_t limit);
+    boost::asio::awaitable<std::int64_t> batch_count(std::int64_t batch);
+    /// Runs `visit(state_store&)` on the exporter thread (reports that read many rows).
+    boost::asio::awaitable<void> visit(std::function<void(state::state_store&)> visit);
 
     /// Runs `work` on the exporter thread (for tests and reports).
     boost::asio::awaitable<std::map<state::did_status, std::int64_t>> status_counts();

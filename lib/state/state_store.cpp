@@ -54,23 +54,85 @@ state_store::state_store(const std::filesystem::path& dir) : lock_fd_(lock(dir))
         pds TEXT, rev TEXT, counts TEXT, records INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0, invalid INTEGER DEFAULT 0,
         bytes INTEGER DEFAULT 0, duration_ms INTEGER DEFAULT 0, batch INTEGER, created_at INTEGER, updated_at INTEGER))");
     db_.exec("CREATE INDEX IF NOT EXISTS dids_by_status ON dids(status)");
+    db_.exec(R"(CREATE TABLE IF NOT EXISTS batch_dids(
+        batch INTEGER NOT NULL, seq INTEGER NOT NULL, did TEXT NOT NULL, PRIMARY KEY(batch, did)))");
+    db_.exec("CREATE INDEX IF NOT EXISTS batch_dids_by_seq ON batch_dids(batch, seq)");
+    db_.exec("CREATE TABLE IF NOT EXISTS rejected(batch INTEGER NOT NULL, source TEXT, line INTEGER, text TEXT, reason TEXT)");
 }
 
 std::int64_t state_store::add_batch(std::string_view source, const std::vector<std::string>& dids) {
-    // Accepted DIDs must survive a power cut: the spool file is moved away after this.
+    auto batch = begin_batch(source);
+    add_to_batch(batch, dids);
+    return batch;
+}
+
+std::int64_t state_store::begin_batch(std::string_view source) {
+    db_.prepare("INSERT INTO batches(source, dids, created_at) VALUES(?, 0, ?)").bind(1, source).bind(2, now_ms()).run();
+    return db_.last_insert_rowid();
+}
+
+std::size_t state_store::add_to_batch(std::int64_t batch, const std::vector<std::string>& dids) {
+    // Accepted DIDs must survive a power cut: the input may be gone after this.
     db_.exec("PRAGMA synchronous=FULL");
     database::transaction tx(db_);
+    auto& last = db_.cached("SELECT COALESCE(MAX(seq), 0) FROM batch_dids WHERE batch = ?");
+    last.bind(1, batch);
+    last.step();
+    auto seq = last.column_int(0);
+    last.reset();
     auto now = now_ms();
-    db_.prepare("INSERT INTO batches(source, dids, created_at) VALUES(?, ?, ?)")
-        .bind(1, source).bind(2, static_cast<std::int64_t>(dids.size())).bind(3, now).run();
-    // (synchronous=FULL applies to this transaction's commit below.)
-    auto batch = db_.last_insert_rowid();
-    auto insert = db_.prepare(
-        "INSERT OR IGNORE INTO dids(did, status, batch, created_at, updated_at) VALUES(?, 'pending', ?, ?, ?)");
-    for (const auto& did : dids) insert.bind(1, did).bind(2, batch).bind(3, now).bind(4, now).run();
+    auto& insert_did = db_.cached("INSERT OR IGNORE INTO dids(did, status, batch, created_at, updated_at) VALUES(?, 'pending', ?, ?, ?)");
+    auto& insert_member = db_.cached("INSERT OR IGNORE INTO batch_dids(batch, seq, did) VALUES(?, ?, ?)");
+    std::size_t duplicates = 0;
+    for (const auto& did : dids) {
+        insert_did.bind(1, did).bind(2, batch).bind(3, now).bind(4, now).run();
+        insert_member.bind(1, batch).bind(2, seq + 1).bind(3, did).run();
+        if (db_.changes() == 0) ++duplicates;
+        else ++seq;
+    }
+    db_.cached("UPDATE batches SET dids = (SELECT COUNT(*) FROM batch_dids WHERE batch = ?) WHERE id = ?").bind(1, batch).bind(2, batch).run();
     tx.commit();
     db_.exec("PRAGMA synchronous=NORMAL");
-    return batch;
+    return duplicates;
+}
+
+void state_store::add_rejected(std::int64_t batch, const std::vector<rejected_input>& lines) {
+    database::transaction tx(db_);
+    auto& insert = db_.cached("INSERT INTO rejected(batch, source, line, text, reason) VALUES(?, ?, ?, ?, ?)");
+    for (const auto& r : lines) insert.bind(1, batch).bind(2, r.source).bind(3, r.line).bind(4, r.text).bind(5, r.reason).run();
+    tx.commit();
+}
+
+std::vector<std::pair<std::int64_t, std::string>> state_store::unfinished(std::int64_t batch, std::int64_t after_seq, std::size_t limit) {
+    auto& st = db_.cached(
+        "SELECT b.seq, b.did FROM batch_dids b JOIN dids d ON d.did = b.did WHERE b.batch = ? AND b.seq > ? "
+        "AND d.status IN ('pending', 'running', 'committing') ORDER BY b.seq LIMIT ?");
+    st.bind(1, batch).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<std::pair<std::int64_t, std::string>> out;
+    while (st.step()) out.emplace_back(st.column_int(0), st.column_text(1));
+    st.reset();
+    return out;
+}
+
+std::int64_t state_store::batch_count(std::int64_t batch) {
+    auto& st = db_.cached("SELECT COUNT(*) FROM batch_dids WHERE batch = ?");
+    st.bind(1, batch);
+    st.step();
+    auto n = st.column_int(0);
+    st.reset();
+    return n;
+}
+
+did_row state_store::read_row(statement& st, std::string did, int c) {
+    did_row row;
+    row.did = std::move(did);
+    row.status = parse_status(st.column_text(c)).value_or(did_status::pending);
+    row.attempts = st.column_int(c + 1);
+    row.last_error = st.column_text(c + 2);
+    row.result = {st.column_text(c + 3), st.column_text(c + 4), st.column_text(c + 5), st.column_int(c + 6), st.column_int(c + 7),
+                  st.column_int(c + 8), st.column_int(c + 9), st.column_int(c + 10)};
+    row.batch = st.column_int(c + 11);
+    return row;
 }
 
 std::vector<std::string> state_store::recover() {
@@ -128,14 +190,7 @@ std::optional<did_row> state_store::get(const std::string& did) {
         st.reset();
         return std::nullopt;
     }
-    did_row row;
-    row.did = did;
-    row.status = parse_status(st.column_text(0)).value_or(did_status::pending);
-    row.attempts = st.column_int(1);
-    row.last_error = st.column_text(2);
-    row.result = {st.column_text(3), st.column_text(4), st.column_text(5), st.column_int(6), st.column_int(7),
-                  st.column_int(8), st.column_int(9), st.column_int(10)};
-    row.batch = st.column_int(11);
+    auto row = read_row(st, did, 0);
     st.reset();
     return row;
 }

@@ -32,6 +32,13 @@ struct did_result {
     std::int64_t records = 0, skipped = 0, invalid = 0, bytes = 0, duration_ms = 0;
 };
 
+struct rejected_input {
+    std::string source;
+    std::int64_t line = 0;
+    std::string text;
+    std::string reason;
+};
+
 struct did_row {
     std::string did;
     did_status status = did_status::pending;
@@ -51,6 +58,17 @@ public:
 
     /// Records DIDs durably as one batch (already known DIDs keep their state); returns the batch id.
     std::int64_t add_batch(std::string_view source, const std::vector<std::string>& dids);
+    /// A batch filled in chunks (lists too large to hold in memory).
+    std::int64_t begin_batch(std::string_view source);
+    /// Adds DIDs to the batch in input order; returns how many were already in it.
+    std::size_t add_to_batch(std::int64_t batch, const std::vector<std::string>& dids);
+    void add_rejected(std::int64_t batch, const std::vector<rejected_input>& lines);
+    /// The next DIDs of the batch after input position `after_seq` that are not final, in input order.
+    std::vector<std::pair<std::int64_t, std::string>> unfinished(std::int64_t batch, std::int64_t after_seq, std::size_t limit);
+    std::int64_t batch_count(std::int64_t batch);
+    /// Every DID of the batch in input order; every rejected line.
+    template <class F> void for_each_in_batch(std::int64_t batch, F&& f);
+    template <class F> void for_each_rejected(std::int64_t batch, F&& f);
     /// After a crash: DIDs left `running` go back to `pending`; returns the DIDs left
     /// `committing` (their queue rows must be rolled forward, then they are done).
     std::vector<std::string> recover();
@@ -66,9 +84,26 @@ public:
     std::map<did_status, std::int64_t> status_counts();
 
 private:
+    did_row read_row(statement& st, std::string did, int first_column);
     static int lock(const std::filesystem::path& dir);
     int lock_fd_;
     database db_;
 };
+
+template <class F>
+void state_store::for_each_in_batch(std::int64_t batch, F&& f) {
+    auto st = db_.prepare(
+        "SELECT d.did, d.status, d.attempts, d.last_error, d.pds, d.rev, d.counts, d.records, d.skipped, d.invalid, d.bytes, "
+        "d.duration_ms, d.batch FROM batch_dids b JOIN dids d ON d.did = b.did WHERE b.batch = ? ORDER BY b.seq");
+    st.bind(1, batch);
+    while (st.step()) f(read_row(st, st.column_text(0), 1));
+}
+
+template <class F>
+void state_store::for_each_rejected(std::int64_t batch, F&& f) {
+    auto st = db_.prepare("SELECT source, line, text, reason FROM rejected WHERE batch = ? ORDER BY rowid");
+    st.bind(1, batch);
+    while (st.step()) f(rejected_input{st.column_text(0), st.column_int(1), st.column_text(2), st.column_text(3)});
+}
 
 }  // namespace bsky::state
