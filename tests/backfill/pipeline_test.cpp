@@ -311,6 +311,36 @@ TEST_F(Backfill, DoBackfillForUsersIsRateLimitedPerHost) {
         EXPECT_GE(fetch_times[i] - fetch_times[i - 1], 90ms) << "request " << i << " came too soon";
 }
 
+TEST_F(Backfill, NewParametersApplyToTheNextDidWithoutARestart) {
+    auto cfg = make_config(false);
+    asio::io_context io;
+    net::http_client client(io.get_executor(), backfill::client_settings(cfg));
+    rate::host_limiter limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
+    net::fetcher fetcher(client, limiter, backfill::retry_settings(cfg));
+    resolve::resolver resolver(fetcher, backfill::resolver_settings(cfg));
+    exporter::exporter exp(backfill::make_sink(cfg), cfg.state_dir);
+    backfill::pipeline p(fetcher, resolver, exp, backfill::pipeline_settings(cfg), log::null_logger());
+    auto task = [&]() -> asio::awaitable<std::pair<backfill::did_outcome, backfill::did_outcome>> {
+        std::vector<std::string> dids = {"did:plc:5zspv27pk4iqtrl2ql2nykjh", "did:plc:kzcqyc3unb33eh5sxzsfs25z"};
+        std::string source = "test";
+        co_await exp.add_batch(source, dids);
+        auto first = co_await p.backfill("did:plc:5zspv27pk4iqtrl2ql2nykjh");
+        // As a SIGHUP would: only likes from now on, and a new pause for 429s.
+        auto reloaded = cfg;
+        reloaded.record_types = {"like"};
+        reloaded.rate_limits.default_pause_seconds = 5;
+        p.set_params(backfill::pipeline_settings(reloaded));
+        limiter.set_params(backfill::pds_limiter_settings(reloaded));
+        auto second = co_await p.backfill("did:plc:kzcqyc3unb33eh5sxzsfs25z");
+        std::pair<backfill::did_outcome, backfill::did_outcome> both{first, second};
+        co_return both;
+    };
+    auto [first, second] = test::run(io, task());
+    EXPECT_EQ(first.counts.at("follow"), 2u);
+    EXPECT_EQ(second.counts.count("follow"), 0u) << "greenground's two follows are skipped under the new types";
+    EXPECT_EQ(second.skipped, 2u);
+}
+
 TEST(ValidateRecordType, ConfiguredTypesOnly) {
     auto cfg = config::defaults();
     auto params = backfill::pipeline_settings(cfg);
