@@ -149,6 +149,25 @@ auto as_url = [](const YAML::Node& n, std::string& out, std::string& why) {
     return true;
 };
 
+// A parser for a closed set of names: one_of<E>({{"a", E::a}, {"b", E::b}}).
+template <class E>
+auto one_of(std::initializer_list<std::pair<const char*, E>> choices) {
+    std::vector<std::pair<std::string, E>> table(choices.begin(), choices.end());
+    return [table](const YAML::Node& n, E& out, std::string& why) {
+        auto s = scalar_text(n);
+        std::string names;
+        for (const auto& [name, value] : table) {
+            if (s == name) {
+                out = value;
+                return true;
+            }
+            names += (names.empty() ? "" : ", ") + name;
+        }
+        why = "expected one of " + names + ", got '" + s + "'";
+        return false;
+    };
+}
+
 }  // namespace
 
 bool parse_byte_size(std::string_view text, std::uint64_t& out) noexcept {
@@ -274,27 +293,9 @@ config load_string(const std::string& text, const std::string& source) {
         });
         {
             auto out = top.section("output");
-            out.get("kind", cfg.output.kind, [](const YAML::Node& n, output_kind& k, std::string& why) {
-                auto s = scalar_text(n);
-                if (s == "sqlite") k = output_kind::sqlite;
-                else if (s == "jsonl") k = output_kind::jsonl;
-                else if (s == "nats") k = output_kind::nats;
-                else {
-                    why = "expected sqlite, jsonl or nats, got '" + s + "'";
-                    return false;
-                }
-                return true;
-            });
-            out.get("format", cfg.output.format, [](const YAML::Node& n, output_format& f, std::string& why) {
-                auto s = scalar_text(n);
-                if (s == "pipeline") f = output_format::pipeline;
-                else if (s == "raw") f = output_format::raw;
-                else {
-                    why = "expected pipeline or raw, got '" + s + "'";
-                    return false;
-                }
-                return true;
-            });
+            out.get("kind", cfg.output.kind,
+                    one_of<output_kind>({{"sqlite", output_kind::sqlite}, {"jsonl", output_kind::jsonl}, {"nats", output_kind::nats}}));
+            out.get("format", cfg.output.format, one_of<output_format>({{"pipeline", output_format::pipeline}, {"raw", output_format::raw}}));
             out.get("dir", cfg.output.dir, as_path);
             out.get("batch_size", cfg.output.batch_size, as_count);
             out.get("jsonl_rotate_bytes", cfg.output.jsonl_rotate_bytes, as_bytes);
@@ -307,16 +308,7 @@ config load_string(const std::string& text, const std::string& source) {
             auto tr = top.section("time_range");
             tr.get("start", cfg.time_range.start, as_string);
             tr.get("end", cfg.time_range.end, as_string);
-            tr.get("mode", cfg.time_range.mode, [](const YAML::Node& n, time_range_mode& m, std::string& why) {
-                auto s = scalar_text(n);
-                if (s == "tag") m = time_range_mode::tag;
-                else if (s == "filter") m = time_range_mode::filter;
-                else {
-                    why = "expected tag or filter, got '" + s + "'";
-                    return false;
-                }
-                return true;
-            });
+            tr.get("mode", cfg.time_range.mode, one_of<time_range_mode>({{"tag", time_range_mode::tag}, {"filter", time_range_mode::filter}}));
         }
         {
             auto rl = top.section("rate_limits");

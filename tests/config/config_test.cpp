@@ -119,7 +119,7 @@ TEST(Config, WrongTypeNamesKeyAndLine) {
 }
 
 TEST(Config, BadValuesNameTheKey) {
-    EXPECT_EQ(error_of("output: {kind: kafka}\n"), "test.yaml:1: output.kind: expected sqlite, jsonl or nats, got 'kafka'");
+    EXPECT_EQ(error_of("output: {kind: kafka}\n"), "test.yaml:1: output.kind: expected one of sqlite, jsonl, nats, got 'kafka'");
     EXPECT_EQ(error_of("limits:\n  max_block_bytes: lots\n"),
               "test.yaml:2: limits.max_block_bytes: expected a size such as 4096, 64KiB, 64MiB or 2GiB, got 'lots'");
     EXPECT_EQ(error_of("plc_url: plc.directory\n"), "test.yaml:1: plc_url: expected an http:// or https:// URL, got 'plc.directory'");
