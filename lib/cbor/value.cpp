@@ -1,5 +1,6 @@
 #include "cbor/value.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -46,7 +47,7 @@ value_ref value_ref::get(std::string_view key) const noexcept {
     for (std::uint32_t e = 0; e < size(); ++e) {
         const node& k = doc_->at(idx);
         std::uint32_t value_idx = k.next;
-        if (k.size == key.size() && std::memcmp(k.data, key.data(), key.size()) == 0) return {doc_, value_idx};
+        if (k.size == key.size() && std::equal(key.begin(), key.end(), reinterpret_cast<const char*>(k.data))) return {doc_, value_idx};
         idx = doc_->at(value_idx).next;
     }
     return {};

@@ -131,7 +131,19 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
     const auto first_item = stack_.size();
     for (auto e : entries) {
         if (!e.is(cbor::kind::map)) return fail(error::bad_entry, "entry is not a map");
-        auto k = e["k"], p = e["p"], t = e["t"], v = e["v"];
+        // One pass over the entry's fields (its keys are sorted: k, p, t, v).
+        cbor::value_ref k, p, t, v;
+        for (auto it = e.begin(); it != e.end(); ++it) {
+            auto name = (*it).as_string();
+            ++it;
+            if (name.size() != 1) continue;
+            switch (name[0]) {
+                case 'k': k = *it; break;
+                case 'p': p = *it; break;
+                case 't': t = *it; break;
+                case 'v': v = *it; break;
+            }
+        }
         auto prefix = p.as_int();
         if (!k.is(cbor::kind::bytes) || !prefix || !v.is(cbor::kind::link) ||
             (t.valid() && !t.is_null() && !t.is(cbor::kind::link)) || e.size() != (t.valid() ? 4u : 3u))

@@ -159,11 +159,15 @@ struct repo_reader::impl final : car::handler {
 
     // Walks as far as the blocks received so far allow.
     std::error_code advance(std::uint64_t offset) {
-        while (!walker.done()) {
-            // Blocks stored long ago are cold: start fetching the next ones'
-            // index slots and bytes while this one is processed.
-            if (auto* soon = walker.upcoming(4)) store.prefetch_slot(*soon);
-            if (auto* next = walker.upcoming(2)) store.prefetch_bytes(*next);
+        for (bool catching_up = false; !walker.done(); catching_up = true) {
+            // Catching up on blocks stored long ago (the newest-first order):
+            // they are cold, so start fetching the next ones' index slots and
+            // bytes while this one is processed. On the first step the next
+            // blocks have usually not arrived yet, and looking for them costs.
+            if (catching_up) {
+                if (auto* soon = walker.upcoming(4)) store.prefetch_slot(*soon);
+                if (auto* next = walker.upcoming(2)) store.prefetch_bytes(*next);
+            }
             std::error_code ec;
             std::span<const std::uint8_t> bytes;
             if (!store.get(walker.next_id(), bytes, scratch, ec)) return {};
