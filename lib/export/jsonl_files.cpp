@@ -83,6 +83,8 @@ void jsonl_files::stage(const std::string& type, const std::string& did, const s
 
 void jsonl_files::commit(const std::string& did, const std::set<std::string>& types) {
     auto d = staging_dir(did);
+    // An empty repo (or one with nothing of the wanted types) staged nothing.
+    if (!fs::exists(d)) return;
     // 1. The journal: where each part file ends before this DID's lines.
     std::ostringstream journal;
     for (const auto& type : types) {

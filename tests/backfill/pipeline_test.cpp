@@ -38,6 +38,7 @@ const std::vector<fixture_repo> repos = {
     {"did:plc:lulmyldiq4sb2ikags5sfb25", "repo-stream__little.car", "", 278},
     {"did:plc:rbkeag6b36ghkibhr6x235pm", "php-car__repo.car", "", 83},
     {"did:plc:tyme6enconikdp7rnxkywdcg", "dnproto__msttest-06-reply.car", "", 4},
+    {"did:plc:mhkgaud2jb4rypzt4ph2a3co", "repo-stream__empty.car", "", 0},
 };
 
 class Backfill : public ::testing::Test {
@@ -339,6 +340,16 @@ TEST_F(Backfill, NewParametersApplyToTheNextDidWithoutARestart) {
     EXPECT_EQ(first.counts.at("follow"), 2u);
     EXPECT_EQ(second.counts.count("follow"), 0u) << "greenground's two follows are skipped under the new types";
     EXPECT_EQ(second.skipped, 2u);
+}
+
+TEST_F(Backfill, EmptyRepoCommitsIntoEitherSink) {
+    // Found by the reference-PDS e2e test: an empty repo stages nothing, and committing nothing must work.
+    for (auto kind : {config::output_kind::sqlite, config::output_kind::jsonl}) {
+        fs::remove_all(dir_);
+        auto report = run({"did:plc:mhkgaud2jb4rypzt4ph2a3co"}, false, 50, [kind](config::config& cfg) { cfg.output.kind = kind; });
+        EXPECT_EQ(report.outcomes[0].status, state::did_status::done) << report.outcomes[0].error;
+        EXPECT_TRUE(report.outcomes[0].counts.empty());
+    }
 }
 
 TEST(ValidateRecordType, ConfiguredTypesOnly) {

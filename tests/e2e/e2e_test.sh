@@ -41,6 +41,10 @@ run_started=$(date +%s)
 "$cli" run --dids-file "$tmp/dids.txt" --config "$tmp/config.yaml" --output-dir "$tmp/out" >"$tmp/summary.json" 2>"$tmp/run.log"
 code=$?
 echo "e2e: bsky-backfill run took $(( $(date +%s) - run_started )) s (exit $code)"
+# The same accounts in the pipeline format (the default), into JSONL this time.
+sed 's/format: raw/format: pipeline/' "$tmp/config.yaml" >"$tmp/pipeline.yaml"
+"$cli" run --dids-file "$tmp/dids.txt" --config "$tmp/pipeline.yaml" --output-dir "$tmp/pipeline" --output jsonl \
+  >"$tmp/pipeline-summary.json" 2>"$tmp/pipeline.log"
 
 python3 - "$tmp" "$code" <<'PY'
 import glob, json, os, sqlite3, sys
@@ -105,6 +109,42 @@ for name, account in t["accounts"].items():
         check(f"{r['uri']} value", row["record"] == r["value"], f"{row['record']} != {r['value']}")
         check(f"{r['uri']} author/rev", row["author"] == did and row["rev"] == account["rev"], f"{row['author']} {row['rev']} {account['rev']}")
     check(f"{name} counts", done.get(did, {}) == expected, f"{done.get(did)} != {expected}")
+# The pipeline format (SPEC §6), checked against the reference's own values.
+pipeline = {}
+for part in glob.glob(f"{tmp}/pipeline/*/part-*.jsonl"):
+    kind = os.path.basename(os.path.dirname(part))
+    for line in open(part):
+        r = json.loads(line)
+        pipeline[r["uri"]] = (kind, r)
+as_json = lambda v: None if v is None else json.loads(v)
+for name, account in t["accounts"].items():
+    for r in account["records"]:
+        collection = r["uri"].split("/")[3]
+        kind = record_type(collection, r["value"])
+        if kind not in wanted or not parses(r["value"].get("createdAt")): continue
+        got = pipeline.get(r["uri"])
+        if not got:
+            check(f"pipeline {r['uri']}", False, "missing")
+            continue
+        qkind, p = got
+        v = r["value"]
+        check(f"pipeline {r['uri']} fields", p["record_type"] == kind == qkind and p["cid"] == r["cid"] and p["author"] == account["did"]
+              and len(p["synctimestamp"]) == 19, p)
+        if kind in ("post", "reply"):
+            for key in ("embed", "entities", "facets"):
+                check(f"pipeline {r['uri']} {key}", as_json(p[key]) == v.get(key), (p[key], v.get(key)))
+            for key in ("langs", "tags"):
+                check(f"pipeline {r['uri']} {key}", p[key] == (",".join(v[key]) if key in v else None), (p[key], v.get(key)))
+            check(f"pipeline {r['uri']} text", p["text"] == v["text"], p["text"])
+        if kind == "reply":
+            check(f"pipeline {r['uri']} reply", as_json(p["reply"]) == v["reply"], p["reply"])
+        if kind in ("like", "repost"):
+            check(f"pipeline {r['uri']} subject", as_json(p["subject"]) == v["subject"], p["subject"])
+        if kind in ("follow", "block"):
+            check(f"pipeline {r['uri']} subject", p["subject"] == v["subject"], p["subject"])
+pipeline_done = json.load(open(f"{tmp}/pipeline-summary.json"))["did_to_backfill_counts_map"]
+check("pipeline run agrees", pipeline_done == done, {d: (pipeline_done.get(d), c) for d, c in done.items() if pipeline_done.get(d) != c})
+
 states = s.get("account_states", {})
 for did, state in t["states"].items():
     want = "not_found" if state == "deleted" else state
