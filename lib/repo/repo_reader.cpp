@@ -92,6 +92,14 @@ struct repo_reader::impl final : car::handler {
     std::error_code on_block(const cid::cid& id, std::span<const std::uint8_t> bytes, std::uint64_t offset) override {
         // Once the walk is complete, later blocks (history, unlinked) need no storage.
         if (walking && walker.done()) return {};
+        // An MST node that arrives just when the walk wants it is used at once: a tree
+        // never names the same node twice (its keys are unique), so it needs no storage.
+        if (walking && !walker.next_is_record() && walker.next_id() == id) {
+            std::string detail;
+            if (auto e = walker.expand_node(bytes, detail)) return fail(e, offset, detail);
+            stats.mst_nodes = walker.nodes_visited();
+            return advance(offset);
+        }
         std::error_code ec;
         if (!store.put(id, bytes, ec)) {
             if (ec) return fail(make_error_code(error::storage_failed), offset, "block " + id.to_string() + ": " + ec.message());
