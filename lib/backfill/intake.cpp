@@ -5,7 +5,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include <unordered_set>
 
 namespace bsky::backfill {
 
@@ -25,19 +24,6 @@ std::string did_problem(std::string_view did) {
     if (syntax::is_supported_did(did)) return {};
     return syntax::is_did(did) ? "only did:plc and did:web DIDs can be backfilled"
                                : "not a DID (expected did:plc:<24 base32 chars> or did:web:<host>)";
-}
-
-void add_one(did_list& list, std::unordered_set<std::string>& seen, std::string_view did, const std::string& source,
-             std::size_t line, std::string_view text) {
-    if (auto problem = did_problem(did); !problem.empty()) {
-        list.rejected.push_back({source, line, std::string(text.substr(0, 200)), problem});
-        return;
-    }
-    if (!seen.insert(std::string(did)).second) {
-        ++list.duplicates;
-        return;
-    }
-    list.dids.emplace_back(did);
 }
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
@@ -92,29 +78,6 @@ std::optional<std::string> did_line_reader::feed(std::string_view raw) {
     auto problem = did_problem(did);
     if (!problem.empty()) return reject(problem);
     return std::string(did);
-}
-
-void add_did_text(did_list& list, std::string_view text, const std::string& source) {
-    std::unordered_set<std::string> seen(list.dids.begin(), list.dids.end());
-    did_line_reader reader(source);
-    for (auto line : split(text, '\n')) {
-        if (auto did = reader.feed(line)) {
-            if (seen.insert(*did).second) list.dids.push_back(std::move(*did));
-            else ++list.duplicates;
-        }
-        for (auto& r : reader.take_rejected()) list.rejected.push_back(std::move(r));
-    }
-}
-
-void add_did_argument(did_list& list, std::string_view argument) {
-    std::unordered_set<std::string> seen(list.dids.begin(), list.dids.end());
-    std::size_t n = 0;
-    for (auto part : split(argument, ',')) {
-        ++n;
-        auto did = trim(part);
-        if (did.empty()) continue;
-        add_one(list, seen, did, "--dids", n, did);
-    }
 }
 
 }  // namespace bsky::backfill

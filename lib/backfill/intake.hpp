@@ -1,7 +1,7 @@
 #pragma once
-// DID lists as users hand them over: comma-separated arguments and files
-// (.txt one DID a line, .csv with a `did` column, .jsonl with a `did` field;
-// blank lines and # comments ignored). Every rejected line is reported.
+// DID lists as users hand them over: .txt one DID a line, .csv with a `did`
+// column, .jsonl with a `did` field (and --dids arguments, read as .txt);
+// blank lines and # comments ignored. Every rejected line is reported.
 #include <optional>
 #include <string>
 #include <utility>
@@ -17,15 +17,9 @@ struct rejected_line {
     std::string reason;
 };
 
-struct did_list {
-    std::vector<std::string> dids;  ///< valid, de-duplicated, in first-seen order
-    std::vector<rejected_line> rejected;
-    std::size_t duplicates = 0;
-};
-
 /// Reads a DID list line by line, so a list of tens of millions of DIDs
 /// never has to be held in memory: feed() returns the line's DID, or nothing
-/// (blank, comment, header, or rejected: see rejected()).
+/// (blank, comment, header, or rejected: see take_rejected()).
 class did_line_reader {
 public:
     /// `source` names the input in reports; its extension picks the format.
@@ -41,10 +35,5 @@ private:
     bool no_did_column_ = false;
     std::vector<rejected_line> rejected_;
 };
-
-/// Adds the DIDs of `text`; `source` names it in reports and picks the format by extension.
-void add_did_text(did_list& list, std::string_view text, const std::string& source);
-/// Adds "did1,did2,...".
-void add_did_argument(did_list& list, std::string_view argument);
 
 }  // namespace bsky::backfill

@@ -103,6 +103,15 @@ private:
     std::map<std::string, batch> open_;
 };
 
+// What the state store keeps of an outcome.
+state::did_result stored_result(const did_outcome& out) {
+    state::did_result r{out.pds, out.rev, counts_json(out.counts), 0, static_cast<std::int64_t>(out.skipped),
+                        static_cast<std::int64_t>(out.invalid), static_cast<std::int64_t>(out.bytes),
+                        static_cast<std::int64_t>(out.seconds * 1000)};
+    for (const auto& [type, n] : out.counts) r.records += static_cast<std::int64_t>(n);
+    return r;
+}
+
 state::did_status status_for(net::repo_answer a) {
     switch (a) {
         case net::repo_answer::not_found: return state::did_status::not_found;
@@ -128,10 +137,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
         out.status = status;
         out.error = std::move(error);
         out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        state::did_result result{out.pds, out.rev, counts_json(out.counts), 0,
-                                 static_cast<std::int64_t>(out.skipped), static_cast<std::int64_t>(out.invalid),
-                                 static_cast<std::int64_t>(out.bytes), static_cast<std::int64_t>(out.seconds * 1000)};
-        for (const auto& [t, n] : out.counts) result.records += static_cast<std::int64_t>(n);
+        auto result = stored_result(out);
         co_await exporter_.finish(did, status, out.error, result);
         ++progress_.dids_finished;
         logger_.info("{}: {}: {}", did, state::to_string(status), out.error);
@@ -227,10 +233,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
     for (const auto& reason : batcher->invalid_reasons) logger_.debug("{}: invalid record {}", did, reason);
     out.status = state::did_status::done;
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    state::did_result stored{out.pds, out.rev, counts_json(out.counts), 0, static_cast<std::int64_t>(out.skipped),
-                             static_cast<std::int64_t>(out.invalid), static_cast<std::int64_t>(out.bytes),
-                             static_cast<std::int64_t>(out.seconds * 1000)};
-    for (const auto& [t, n] : out.counts) stored.records += static_cast<std::int64_t>(n);
+    auto stored = stored_result(out);
     co_await exporter_.commit(did, staged_types, stored);
     ++progress_.dids_finished;
     logger_.info("{}: done: {} records ({} skipped, {} invalid, {} outside the time range) from {:.1f} MB in {:.2f} s", did,

@@ -11,16 +11,20 @@ namespace asio = boost::asio;
 asio::awaitable<run_report> run_dids(pipeline& p, exporter::exporter& exporter, std::vector<std::string> dids,
                                      std::size_t dids_per_batch, std::size_t concurrency, std::string source) {
     run_report report;
-    co_await exporter.add_batch(source, dids);
-    co_await exporter.recover();
-    report.outcomes.resize(dids.size());
-    std::vector<std::size_t> todo;
-    for (std::size_t i = 0; i < dids.size(); ++i) {
-        auto row = co_await exporter.get(dids[i]);
-        if (row && state::is_final(row->status)) {
-            // Finished by an earlier run: report it from the state store.
-            auto& o = report.outcomes[i];
-            o.did = dids[i];
+    auto batch = co_await exporter.begin_batch(source);
+    co_await exporter.add_to_batch(batch, dids);
+    std::map<std::string, did_outcome> fresh;
+    report.total_batches = co_await run_stored_batch(p, exporter, batch, dids_per_batch, concurrency,
+                                                     [&](did_outcome&& o) { fresh[o.did] = std::move(o); });
+    for (const auto& did : dids) {
+        if (auto it = fresh.find(did); it != fresh.end()) {
+            report.outcomes.push_back(it->second);
+            continue;
+        }
+        // Finished by an earlier run: report it from the state store.
+        did_outcome o;
+        o.did = did;
+        if (auto row = co_await exporter.get(did)) {
             o.status = row->status;
             o.error = row->last_error;
             o.rev = row->result.rev;
@@ -30,17 +34,8 @@ asio::awaitable<run_report> run_dids(pipeline& p, exporter::exporter& exporter, 
             if (!ec && counts.is_object())
                 for (const auto& kv : counts.get_object())
                     if (kv.value().is_int64()) o.counts[std::string(kv.key())] = static_cast<std::uint64_t>(kv.value().get_int64());
-        } else {
-            todo.push_back(i);
         }
-    }
-    dids_per_batch = std::max<std::size_t>(1, dids_per_batch);
-    report.total_batches = (dids.size() + dids_per_batch - 1) / dids_per_batch;
-    for (std::size_t start = 0; start < todo.size(); start += dids_per_batch) {
-        std::vector<std::string> batch;
-        for (std::size_t j = start; j < std::min(todo.size(), start + dids_per_batch); ++j) batch.push_back(dids[todo[j]]);
-        auto outcomes = co_await p.backfill_all(batch, concurrency);
-        for (std::size_t j = 0; j < outcomes.size(); ++j) report.outcomes[todo[start + j]] = std::move(outcomes[j]);
+        report.outcomes.push_back(std::move(o));
     }
     co_return report;
 }
@@ -113,7 +108,8 @@ std::string summary_json(const run_report& report, const std::vector<std::pair<s
 }
 
 asio::awaitable<std::size_t> run_stored_batch(pipeline& p, exporter::exporter& exporter, std::int64_t batch,
-                                              std::size_t dids_per_batch, std::size_t concurrency) {
+                                              std::size_t dids_per_batch, std::size_t concurrency,
+                                              std::function<void(did_outcome&&)> on_outcome) {
     co_await exporter.recover();
     dids_per_batch = std::max<std::size_t>(1, dids_per_batch);
     auto total = static_cast<std::size_t>(co_await exporter.batch_count(batch));
@@ -124,7 +120,9 @@ asio::awaitable<std::size_t> run_stored_batch(pipeline& p, exporter::exporter& e
         after = next.back().first;
         std::vector<std::string> dids;
         for (auto& [seq, did] : next) dids.push_back(std::move(did));
-        co_await p.backfill_all(std::move(dids), concurrency);
+        auto outcomes = co_await p.backfill_all(std::move(dids), concurrency);
+        if (on_outcome)
+            for (auto& o : outcomes) on_outcome(std::move(o));
     }
     co_return (total + dids_per_batch - 1) / dids_per_batch;
 }

@@ -2,7 +2,11 @@
 // A one-shot backfill over a DID list (what `bsky-backfill run` does):
 // record the DIDs durably, recover from an interrupted earlier run, skip DIDs
 // already finished, and work through the rest in batches.
+//
+// run_dids is the in-memory form for short lists (tests, embedding): it goes
+// through the same stored batch as the streaming form below.
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,7 +33,8 @@ std::string summary_json(const run_report& report, const std::vector<std::pair<s
 /// a time in input order, skipping DIDs that are final: memory stays bounded
 /// however long the list is. Returns the number of DID batches.
 boost::asio::awaitable<std::size_t> run_stored_batch(pipeline& p, exporter::exporter& exporter, std::int64_t batch,
-                                                     std::size_t dids_per_batch, std::size_t concurrency);
+                                                     std::size_t dids_per_batch, std::size_t concurrency,
+                                                     std::function<void(did_outcome&&)> on_outcome = {});
 
 /// Writes the summary of a stored batch to `out`, reading the state store in
 /// passes rather than holding it; returns true when any DID failed or any

@@ -98,23 +98,20 @@ void write_pipeline_record(cbor::value_ref value, const record_meta& meta, std::
 }
 
 void write_raw_record(cbor::value_ref value, const record_meta& meta, std::string& out) {
-    out += "{\"uri\":";
-    cbor::write_json_string(meta.uri, out);
-    out += ",\"cid\":";
-    cbor::write_json_string(meta.cid, out);
-    out += ",\"author\":";
-    cbor::write_json_string(meta.author, out);
-    out += ",\"collection\":";
-    cbor::write_json_string(meta.collection, out);
-    out += ",\"rkey\":";
-    cbor::write_json_string(meta.rkey, out);
-    out += ",\"record_type\":";
-    cbor::write_json_string(meta.record_type, out);
-    out += ",\"synctimestamp\":";
+    const std::pair<std::string_view, std::string_view> fields[] = {
+        {"uri", meta.uri}, {"cid", meta.cid}, {"author", meta.author}, {"collection", meta.collection},
+        {"rkey", meta.rkey}, {"record_type", meta.record_type}};
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [key, text] : fields) {
+        write_key(key, first, out);
+        cbor::write_json_string(text, out);
+    }
+    write_key("synctimestamp", first, out);
     write_optional_string(meta.synctimestamp, out);
-    out += ",\"rev\":";
+    write_key("rev", first, out);
     cbor::write_json_string(meta.rev, out);
-    out += ",\"record\":";
+    write_key("record", first, out);
     cbor::write_dag_json(value, out);
     out.push_back('}');
 }

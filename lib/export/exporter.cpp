@@ -76,15 +76,6 @@ asio::awaitable<void> exporter::mark_running(std::string did) {
     co_await on_thread(work);
 }
 
-asio::awaitable<void> exporter::mark_pending(std::string did) {
-    auto work = [&] {
-        impl_->queues.discard(did);
-        impl_->state.mark_pending(did);
-        return 0;
-    };
-    co_await on_thread(work);
-}
-
 asio::awaitable<void> exporter::stage(std::string type, std::string did, std::string payload, std::size_t records,
                                       std::size_t batch_size, std::string rev) {
     auto work = [&] {
@@ -157,11 +148,6 @@ asio::awaitable<void> exporter::visit(std::function<void(state::state_store&)> v
         return 0;
     };
     co_await on_thread(work);
-}
-
-asio::awaitable<std::map<state::did_status, std::int64_t>> exporter::status_counts() {
-    auto work = [&] { return impl_->state.status_counts(); };
-    co_return co_await on_thread(work);
 }
 
 }  // namespace bsky::exporter

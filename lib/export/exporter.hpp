@@ -25,12 +25,11 @@ public:
     exporter(std::unique_ptr<sink> queues, std::filesystem::path state_dir);
     ~exporter();
 
-    /// Records the DIDs durably (one batch), then recovers from a previous crash.
+    /// Records the DIDs durably as one batch (begin_batch + add_to_batch); returns its id.
     boost::asio::awaitable<std::int64_t> add_batch(std::string source, std::vector<std::string> dids);
     boost::asio::awaitable<void> recover();
     boost::asio::awaitable<std::optional<state::did_row>> get(std::string did);
     boost::asio::awaitable<void> mark_running(std::string did);
-    boost::asio::awaitable<void> mark_pending(std::string did);
     /// Whether stage() takes JSON lines (jsonl) rather than a JSON array (sqlite).
     bool wants_lines() const noexcept;
     boost::asio::awaitable<void> stage(std::string type, std::string did, std::string payload, std::size_t records,
@@ -51,9 +50,6 @@ public:
     boost::asio::awaitable<std::int64_t> batch_count(std::int64_t batch);
     /// Runs `visit(state_store&)` on the exporter thread (reports that read many rows).
     boost::asio::awaitable<void> visit(std::function<void(state::state_store&)> visit);
-
-    /// Runs `work` on the exporter thread (for tests and reports).
-    boost::asio::awaitable<std::map<state::did_status, std::int64_t>> status_counts();
 
 private:
     template <class F>

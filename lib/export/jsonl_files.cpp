@@ -101,12 +101,12 @@ void jsonl_files::commit(const std::string& did, const std::set<std::string>& ty
     fsync_path(d / "journal.tmp");
     fs::rename(d / "journal.tmp", d / "journal");
     fsync_path(d, true);
-    apply(did, false);
+    apply(did);
 }
 
 // 2. Append each staged file at the journaled length (truncating a partial
 // earlier append), fsync, 3. remove the staging directory.
-void jsonl_files::apply(const std::string& did, bool) {
+void jsonl_files::apply(const std::string& did) {
     auto d = staging_dir(did);
     std::ifstream in(d / "journal");
     std::string type, part;
@@ -128,7 +128,7 @@ void jsonl_files::recover(const std::vector<std::string>& committing) {
     for (const auto& did : committing) {
         auto d = staging_dir(did);
         if (fs::exists(d / "journal")) {
-            apply(did, true);
+            apply(did);
         } else if (fs::exists(d)) {
             // The crash came before the journal: commit from the start.
             std::set<std::string> types;

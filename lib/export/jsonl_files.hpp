@@ -28,7 +28,7 @@ public:
 private:
     std::filesystem::path staging_dir(const std::string& did) const;
     std::filesystem::path current_part(const std::string& type);
-    void apply(const std::string& did, bool from_journal);
+    void apply(const std::string& did);
 
     std::filesystem::path dir_;
     std::uint64_t rotate_bytes_;

@@ -443,6 +443,5 @@ asio::awaitable<std::error_code> http_client::get(std::string url, response& out
 }
 
 client_stats http_client::stats() const noexcept { return impl_->stats; }
-void http_client::close_idle() { impl_->idle.clear(); }
 
 }  // namespace bsky::net

@@ -109,8 +109,6 @@ public:
                                                 std::vector<std::pair<std::string, std::string>> extra_headers = {});
 
     client_stats stats() const noexcept;
-    /// Closes pooled idle connections (shutdown, or after a config change).
-    void close_idle();
 
 private:
     struct impl;

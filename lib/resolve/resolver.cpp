@@ -20,7 +20,6 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
     auto now = std::chrono::steady_clock::now();
     if (auto it = cache_.find(did); it != cache_.end()) {
         if (it->second.expires > now) {
-            ++hits_;
             auto hit = it->second.value;
             hit.from_cache = true;
             co_return hit;
@@ -33,7 +32,6 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
         out.detail = "'" + did.substr(0, 100) + "' is not a did:plc or did:web DID";
         co_return out;
     }
-    ++fetches_;
     std::string body;
     bool too_large = false;
     auto limit = params_.max_document_bytes;

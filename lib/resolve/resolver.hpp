@@ -48,8 +48,6 @@ public:
     boost::asio::awaitable<resolution> resolve(std::string did);
 
     void set_params(resolver_params params) { params_ = std::move(params); }
-    std::uint64_t cache_hits() const noexcept { return hits_; }
-    std::uint64_t fetches() const noexcept { return fetches_; }
 
 private:
     struct entry {
@@ -60,7 +58,6 @@ private:
     resolver_params params_;
     std::map<std::string, entry> cache_;
     std::deque<std::string> order_;  ///< insertion order, for eviction
-    std::uint64_t hits_ = 0, fetches_ = 0;
 };
 
 }  // namespace bsky::resolve

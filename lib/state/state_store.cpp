@@ -177,10 +177,6 @@ void state_store::mark_final(const std::string& did, did_status status, std::str
         .bind(8, r.invalid).bind(9, r.bytes).bind(10, r.duration_ms).bind(11, now_ms()).bind(12, did).run();
 }
 
-void state_store::mark_pending(const std::string& did) {
-    db_.prepare("UPDATE dids SET status = 'pending', updated_at = ? WHERE did = ?").bind(1, now_ms()).bind(2, did).run();
-}
-
 std::optional<did_row> state_store::get(const std::string& did) {
     auto& st = db_.cached(
         "SELECT status, attempts, last_error, pds, rev, counts, records, skipped, invalid, bytes, duration_ms, batch "

@@ -77,7 +77,6 @@ public:
     void mark_committing(const std::string& did);
     void mark_done(const std::string& did, const did_result& result);
     void mark_final(const std::string& did, did_status status, std::string_view error, const did_result& result = {});
-    void mark_pending(const std::string& did);
 
     std::optional<did_row> get(const std::string& did);
     std::vector<std::string> with_status(did_status status, std::size_t limit = 1u << 30);
