@@ -8,6 +8,8 @@
 #include "backfill/transform.hpp"
 #include "common.hpp"
 #include "config/config.hpp"
+#include "metrics/registry.hpp"
+#include "ops/metrics_server.hpp"
 #include "repo/repo_reader.hpp"
 #include "resolve/did_document.hpp"
 #include "syntax/syntax.hpp"
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -50,7 +53,12 @@ constexpr const char* usage_text =
 constexpr const char* run_usage =
     "usage: bsky-backfill run --dids did1,did2 [--dids-file F] [--batch-size 50]\n"
     "         [--start-timestamp TS] [--end-timestamp TS] [--types post,like,...]\n"
-    "         [--config F] [--plc-url URL] [--output sqlite|jsonl|nats] [--output-dir DIR]\n";
+    "         [--config F] [--plc-url URL] [--output sqlite|jsonl|nats] [--output-dir DIR]\n"
+    "         [--metrics-listen HOST:PORT] [--metrics-file F]\n"
+    "\n"
+    "--metrics-listen serves GET /metrics and /healthz while the run lasts;\n"
+    "--metrics-file writes the final figures there in the same Prometheus text\n"
+    "format when the run ends (for node_exporter's textfile collector).\n";
 
 constexpr const char* inspect_usage =
     "usage: bsky-backfill inspect FILE.car [--did DID] [--key did:key:z... | --did-doc DOC.json]\n"
@@ -225,6 +233,7 @@ asio::awaitable<void> show_progress(const backfill::pipeline& p, const std::size
 
 int run_command(daemon::arg_cursor& args) {
     std::string dids_arg, dids_file, config_path, plc_url, output, output_dir, types, start_ts, end_ts;
+    std::string metrics_listen, metrics_file;
     std::size_t dids_per_batch = 50;
     while (!args.done()) {
         if (args.take("--help")) {
@@ -246,6 +255,8 @@ int run_command(daemon::arg_cursor& args) {
         else if (args.take("--plc-url")) plc_url = args.value();
         else if (args.take("--output")) output = args.value();
         else if (args.take("--output-dir")) output_dir = args.value();
+        else if (args.take("--metrics-listen")) metrics_listen = args.value();
+        else if (args.take("--metrics-file")) metrics_file = args.value();
         else throw daemon::usage_error{"run: unknown argument '" + std::string(args.peek()) + "'"};
     }
     if (dids_arg.empty() && dids_file.empty()) throw daemon::usage_error{"run needs --dids or --dids-file"};
@@ -299,6 +310,7 @@ int run_command(daemon::arg_cursor& args) {
 
     try {
         asio::io_context io;
+        metrics::registry registry;  // first: the parts below publish into it until they are gone
         bsky::net::http_client pds_client(io.get_executor(), backfill::client_settings(cfg));
         bsky::net::http_client plc_client(io.get_executor(), backfill::client_settings(cfg));
         rate::host_limiter pds_limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
@@ -308,8 +320,20 @@ int run_command(daemon::arg_cursor& args) {
         resolve::resolver resolver(plc_fetcher, backfill::resolver_settings(cfg));
         exporter::exporter exporter(backfill::make_sink(cfg), cfg.state_dir);
         backfill::pipeline pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger);
+        pds_fetcher.attach_metrics(registry, "pds");
+        plc_fetcher.attach_metrics(registry, "plc");
+        pds_limiter.attach_metrics(registry);
+        plc_limiter.attach_metrics(registry);
+        pipeline.attach_metrics(registry);
 
         std::size_t accepted = 0;
+        auto& accepted_gauge = registry.gauge("bsky_dids_accepted", "DIDs taken from the input of this run (duplicates removed)");
+        registry.on_scrape([&] { accepted_gauge.set(static_cast<double>(accepted)); });
+        std::unique_ptr<ops::metrics_server> metrics_server;
+        if (!metrics_listen.empty()) {
+            metrics_server = std::make_unique<ops::metrics_server>(io.get_executor(), metrics_listen, registry);
+            logger.info("metrics at http://{}/metrics", metrics_server->local_address());
+        }
         bool finished = false, interrupted = false, any_failed = false;
         // Intake streams the list into the state store in chunks (lists may hold
         // tens of millions of DIDs), then the stored batch is worked through.
@@ -372,12 +396,25 @@ int run_command(daemon::arg_cursor& args) {
             failure = e;
             finished = true;
             signals.cancel();
+            if (metrics_server) metrics_server->stop();
         });
+        auto serve_metrics = [&]() -> asio::awaitable<void> { co_await metrics_server->run(); };
+        if (metrics_server) asio::co_spawn(io, serve_metrics(), asio::detached);
         if (::isatty(STDERR_FILENO)) {
             auto progress = [&]() -> asio::awaitable<void> { co_await show_progress(pipeline, accepted, finished); };
             asio::co_spawn(io, progress(), asio::detached);
         }
         io.run();
+        if (!metrics_file.empty()) {
+            auto tmp = metrics_file + ".tmp";
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            out << registry.render();
+            out.close();
+            std::error_code rename_ec;
+            if (out) std::filesystem::rename(tmp, metrics_file, rename_ec);
+            if (!out || rename_ec) logger.error("--metrics-file {}: cannot write it: {}", metrics_file,
+                                                rename_ec ? rename_ec.message() : std::strerror(errno));
+        }
         if (interrupted) {
             std::fputs("\nbsky-backfill run: interrupted; finished DIDs are kept, run the same command again to resume\n", stderr);
             return 130;

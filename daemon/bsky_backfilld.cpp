@@ -2,6 +2,8 @@
 // signals and systemd notification; the work lives in lib/.
 #include "common.hpp"
 #include "config/config.hpp"
+#include "metrics/registry.hpp"
+#include "ops/metrics_server.hpp"
 #include "ops/sd_notify.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -37,6 +39,8 @@ struct supervisor {
     std::filesystem::path config_path;
     std::shared_ptr<const config::config> current;
     log::logger& logger;
+    metrics::family& reloads;
+    ops::metrics_server* metrics_server = nullptr;
 
     // Owns the signals for the life of the process: SIGHUP swaps the config,
     // SIGTERM/SIGINT end the loop (and with it io.run()).
@@ -50,6 +54,7 @@ struct supervisor {
             }
             logger.info("received {}, stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
             ops::sd_notify("STOPPING=1");
+            if (metrics_server) metrics_server->stop();
             io.stop();
             co_return;
         }
@@ -63,8 +68,10 @@ struct supervisor {
                 logger.warn("config reload: {} changed; it takes effect only after a restart", key);
             logger.set_level(fresh->log_level);
             current = std::move(fresh);
+            reloads.add("applied");
             logger.info("config reloaded from {}", config_path.string());
         } catch (const config::config_error& e) {
+            reloads.add("rejected");
             logger.error("config reload rejected, keeping the running config: {}", e.what());
         }
         ops::sd_notify("READY=1");
@@ -113,14 +120,22 @@ int run(int argc, char** argv) {
     }
 
     net::io_context io;
-    supervisor sup{io, config_path, cfg, logger};
+    metrics::registry registry;
+    registry.gauge("bsky_build_info", "The running version", "version").set(BSKY_VERSION, 1);
+    auto& reloads = registry.counter("bsky_config_reloads_total", "SIGHUP reloads by result", "result");
+    // Bound before READY=1: a taken port is a start-up failure systemd can report.
+    ops::metrics_server metrics_server(io.get_executor(), cfg->metrics_listen, registry);
+    supervisor sup{io, config_path, cfg, logger, reloads, &metrics_server};
     net::co_spawn(io, sup.run_signals(), net::detached);
+    auto serve_metrics = [&]() -> net::awaitable<void> { co_await metrics_server.run(); };
+    net::co_spawn(io, serve_metrics(), net::detached);
     if (auto usec = ops::watchdog_usec())
         net::co_spawn(io, sup.run_watchdog(std::chrono::microseconds(usec)), net::detached);
 
     logger.warn("spool intake is not part of this build yet; the daemon only holds its configuration");
     ops::sd_notify("READY=1\nSTATUS=idle");
-    logger.info("bsky-backfilld {} started with {}", BSKY_VERSION, config_path.string());
+    logger.info("bsky-backfilld {} started with {}; metrics at http://{}/metrics", BSKY_VERSION, config_path.string(),
+                metrics_server.local_address());
     io.run();
     return 0;
 }

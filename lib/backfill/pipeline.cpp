@@ -128,8 +128,39 @@ pipeline::pipeline(net::fetcher& pds_fetcher, resolve::resolver& resolver, expor
                    pipeline_params params, log::logger& logger)
     : fetcher_(pds_fetcher), resolver_(resolver), exporter_(exporter), params_(std::move(params)), logger_(logger) {}
 
+void pipeline::attach_metrics(metrics::registry& registry) {
+    metrics_.dids = &registry.counter("bsky_dids_total", "DIDs that reached a final state in this process, by state", "state");
+    metrics_.in_flight = &registry.gauge("bsky_dids_in_flight", "DIDs being resolved, fetched or committed");
+    metrics_.in_flight->set(0);
+    metrics_.records = &registry.counter("bsky_records_exported_total", "Records committed to the queues, by record type", "type");
+    metrics_.skipped = &registry.counter("bsky_records_skipped_total",
+                                         "Records read but not exported: type (not in record_types), invalid (no usable createdAt), "
+                                         "time_range (outside it, filter mode)",
+                                         "reason");
+    metrics_.bytes = &registry.counter("bsky_repo_bytes_total", "Repo (CAR) bytes received from PDSes");
+    auto& slice = registry.gauge("bsky_longest_parse_slice_seconds", "The longest the event loop spent parsing one body chunk");
+    registry.on_scrape([this, &slice] { slice.set(static_cast<double>(progress_.longest_parse_slice_us.load()) / 1e6); });
+}
+
+void pipeline::count_outcome(const did_outcome& out) {
+    if (!metrics_.dids) return;
+    metrics_.dids->add(state::to_string(out.status));
+    metrics_.bytes->add(static_cast<double>(out.bytes));
+    if (out.status != state::did_status::done) return;
+    for (const auto& [type, n] : out.counts) metrics_.records->add(type, static_cast<double>(n));
+    metrics_.skipped->add("type", static_cast<double>(out.skipped));
+    metrics_.skipped->add("invalid", static_cast<double>(out.invalid));
+    metrics_.skipped->add("time_range", static_cast<double>(out.filtered));
+}
+
 asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
     auto started = std::chrono::steady_clock::now();
+    // Counted while this frame lives, whichever way it ends.
+    struct in_flight_guard {
+        metrics::family* gauge;
+        explicit in_flight_guard(metrics::family* g) : gauge(g) { if (gauge) gauge->add(1); }
+        ~in_flight_guard() { if (gauge) gauge->add(-1); }
+    } in_flight(metrics_.in_flight);
     const pipeline_params params = params_;  // a reload mid-DID does not change this DID's rules
     did_outcome out;
     out.did = did;
@@ -140,6 +171,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
         auto result = stored_result(out);
         co_await exporter_.finish(did, status, out.error, result);
         ++progress_.dids_finished;
+        count_outcome(out);
         logger_.info("{}: {}: {}", did, state::to_string(status), out.error);
         co_return out;
     };
@@ -236,6 +268,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
     auto stored = stored_result(out);
     co_await exporter_.commit(did, staged_types, stored);
     ++progress_.dids_finished;
+    count_outcome(out);
     logger_.info("{}: done: {} records ({} skipped, {} invalid, {} outside the time range) from {:.1f} MB in {:.2f} s", did,
                  stored.records, out.skipped, out.invalid, out.filtered, static_cast<double>(out.bytes) / 1e6, out.seconds);
     co_return out;

@@ -18,6 +18,7 @@
 #include "backfill/classify.hpp"
 #include "export/exporter.hpp"
 #include "log/log.hpp"
+#include "metrics/registry.hpp"
 #include "net/fetcher.hpp"
 #include "resolve/resolver.hpp"
 #include "state/state_store.hpp"
@@ -72,7 +73,21 @@ public:
     void set_params(pipeline_params params) { params_ = std::move(params); }
     const pipeline_progress& progress() const noexcept { return progress_; }
 
+    /// Counts DIDs by final state, records by type, skipped records by reason
+    /// and repo bytes into `registry` (which must outlive the pipeline's work).
+    void attach_metrics(metrics::registry& registry);
+
 private:
+    void count_outcome(const did_outcome& out);
+
+    struct counters {
+        metrics::family* dids = nullptr;       ///< {state}
+        metrics::family* in_flight = nullptr;
+        metrics::family* records = nullptr;    ///< {type}
+        metrics::family* skipped = nullptr;    ///< {reason}
+        metrics::family* bytes = nullptr;
+    } metrics_;
+
     net::fetcher& fetcher_;
     resolve::resolver& resolver_;
     exporter::exporter& exporter_;

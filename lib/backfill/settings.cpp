@@ -37,6 +37,7 @@ net::client_params client_settings(const config::config& cfg) {
     p.allow_private_addresses = cfg.allow_private_addresses;
     p.max_idle_per_host = cfg.rate_limits.max_concurrent_per_host;
     p.ca_file = cfg.tls_ca_file;
+    p.resolve_overrides = cfg.resolve.hosts;
     p.user_agent = "bsky-backfill";
     return p;
 }

@@ -347,6 +347,26 @@ config load_string(const std::string& text, const std::string& source) {
             auto r = top.section("resolve");
             r.get("cache_ttl_seconds", cfg.resolve.cache_ttl_seconds, as_positive);
             r.get("cache_max_entries", cfg.resolve.cache_max_entries, as_count);
+            r.get("hosts", cfg.resolve.hosts, [](const YAML::Node& n, std::map<std::string, std::string>& out, std::string& why) {
+                if (!n.IsMap()) {
+                    why = "expected a mapping of host names to IP addresses, such as {pds.lab.example: 10.1.2.3}";
+                    return false;
+                }
+                out.clear();
+                for (const auto& kv : n) {
+                    if (!kv.first.IsScalar() || !kv.second.IsScalar()) {
+                        why = "every entry must be HOST: ADDRESS";
+                        return false;
+                    }
+                    auto host = kv.first.Scalar(), address = kv.second.Scalar();
+                    if (!syntax::is_ip_address(address)) {
+                        why = "'" + address + "' (for " + host + ") is not an IPv4 or IPv6 address";
+                        return false;
+                    }
+                    out[host] = address;
+                }
+                return true;
+            });
         }
         {
             auto tls = top.section("tls");
@@ -385,6 +405,7 @@ std::vector<std::string> keys_needing_restart(const config& a, const config& b) 
     check(a.output.nats.subject_prefix != b.output.nats.subject_prefix, "output.nats.subject_prefix");
     check(a.tls_ca_file != b.tls_ca_file, "tls.ca_file");
     check(a.metrics_listen != b.metrics_listen, "metrics.listen");
+    check(a.resolve.hosts != b.resolve.hosts, "resolve.hosts");
     return keys;
 }
 

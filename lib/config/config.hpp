@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <stdexcept>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,9 @@ struct timeout_params {
 struct resolve_params {
     double cache_ttl_seconds = 3600;
     std::uint32_t cache_max_entries = 100000;
+    /// host name -> IP address to connect to instead of asking DNS (like curl
+    /// --resolve); TLS still checks the certificate against the host name.
+    std::map<std::string, std::string> hosts;
 };
 
 struct config {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <optional>
 
 namespace bsky::net {
 
@@ -61,6 +62,16 @@ std::string authority_of(std::string_view url) {
 fetcher::fetcher(http_client& client, rate::host_limiter& limiter, retry_params params, std::uint64_t seed)
     : client_(client), limiter_(limiter), params_(params), rng_(seed) {}
 
+void fetcher::attach_metrics(metrics::registry& registry, std::string client) {
+    metrics_.responses = &registry.counter("bsky_http_responses_total", "HTTP responses by status code (\"error\": no response)", "client,code");
+    metrics_.rate_limited = &registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
+    metrics_.retries = &registry.counter("bsky_fetch_retries_total", "Attempts repeated after a timeout, reset, truncation or 5xx", "client");
+    metrics_.failures = &registry.counter("bsky_fetch_failures_total", "Fetches that gave up or failed for good", "client");
+    metrics_.latency = &registry.histogram_family("bsky_fetch_latency_seconds", "From sending a request to its response's first body byte (or its end)",
+                                                  "client", metrics::latency_buckets());
+    metrics_.client = std::move(client);
+}
+
 asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_key, consumer_factory make_consumer) {
     fetch_result result;
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -69,9 +80,24 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
         result.resp = response{};
         body_sink consumer;
         if (make_consumer) consumer = make_consumer();
+        // Latency runs to the first body byte: the rest is the body's size and our parsing.
+        auto sent = std::chrono::steady_clock::now();
+        std::optional<std::chrono::steady_clock::time_point> first_byte;
+        if (metrics_.latency && consumer.on_data)
+            consumer.on_data = [inner = std::move(consumer.on_data), &first_byte](std::span<const std::uint8_t> bytes) {
+                if (!first_byte) first_byte = std::chrono::steady_clock::now();
+                return inner(bytes);
+            };
         result.ec = co_await client_.get(url, result.resp, std::move(consumer));
         permit.release();
         const auto& resp = result.resp;
+        if (metrics_.latency) {
+            auto end = first_byte.value_or(std::chrono::steady_clock::now());
+            metrics_.latency->observe(metrics_.client, std::chrono::duration<double>(end - sent).count());
+            auto code = result.ec || resp.status == 0 ? std::string("error") : std::to_string(resp.status);
+            metrics_.responses->add({metrics_.client, code});
+            if (resp.status == 429) metrics_.rate_limited->add(limit_key);
+        }
         limiter_.observe(limit_key, resp.status,
                          rate::parse_rate_limit_headers([&](std::string_view name) { return resp.header(name); },
                                                         static_cast<std::int64_t>(std::time(nullptr))));
@@ -82,6 +108,7 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
         } else if (resp.status == 429) {
             if (++result.rate_limited > params_.max_rate_limited) {
                 result.detail = "still rate limited (HTTP 429) after " + std::to_string(result.rate_limited - 1) + " pauses";
+                if (metrics_.failures) metrics_.failures->add(metrics_.client);
                 co_return result;
             }
             continue;  // the limiter now holds the host until its reset; no attempt is used up
@@ -95,9 +122,11 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
         ++result.attempts;
         if (!retry || result.attempts >= params_.max_attempts) {
             if (retry) result.detail = "gave up after " + std::to_string(result.attempts) + " attempts: " + result.detail;
+            if (metrics_.failures) metrics_.failures->add(metrics_.client);
             co_return result;
         }
         ++retries_;
+        if (metrics_.retries) metrics_.retries->add(metrics_.client);
         timer.expires_after(backoff_delay(result.attempts - 1, params_, rng_));
         co_await timer.async_wait(asio::use_awaitable);
     }

@@ -12,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "metrics/registry.hpp"
 #include "net/http_client.hpp"
 #include "rate/host_limiter.hpp"
 
@@ -55,7 +56,20 @@ public:
     void set_params(const retry_params& params) { params_ = params; }
     std::uint64_t retries() const noexcept { return retries_; }
 
+    /// Counts responses, 429s, retries and latency into `registry` under the
+    /// label client="{client}" (e.g. pds, plc).
+    void attach_metrics(metrics::registry& registry, std::string client);
+
 private:
+    struct counters {
+        metrics::family* responses = nullptr;     ///< {client,code}
+        metrics::family* rate_limited = nullptr;  ///< {host}
+        metrics::family* retries = nullptr;       ///< {client}
+        metrics::family* failures = nullptr;      ///< {client}
+        metrics::histogram* latency = nullptr;    ///< {client}
+        std::string client;
+    } metrics_;
+
     http_client& client_;
     rate::host_limiter& limiter_;
     retry_params params_;

@@ -125,6 +125,9 @@ void host_limiter::observe(const std::string& host, unsigned status, const rate_
         ++h.rate_limited;
         if (auto r = until_reset(); r && *r > clock::duration::zero()) pause = *r;
         else if (info.retry_after) pause = *info.retry_after;
+        // A reset that has just passed: servers round it down to the second,
+        // so the window turns within a second, not after the default pause.
+        else if (info.reset_unix) pause = std::chrono::seconds(1);
         else pause = impl_->params.default_pause;
     } else if (info.remaining && *info.remaining < 1.0) {
         if (auto r = until_reset()) pause = *r;
@@ -149,6 +152,19 @@ std::map<std::string, host_limiter::host_snapshot> host_limiter::snapshot() {
         out[name] = {h->bucket.tokens(now), h->in_flight, h->requests, h->rate_limited, paused};
     }
     return out;
+}
+
+void host_limiter::attach_metrics(metrics::registry& registry) {
+    auto& tokens = registry.gauge("bsky_rate_tokens", "Requests a host's token bucket would allow right now", "host");
+    auto& paused = registry.gauge("bsky_rate_paused_seconds", "Seconds until a rate-limited host may be asked again", "host");
+    auto& in_flight = registry.gauge("bsky_fetches_in_flight", "Requests being sent or read, by host", "host");
+    registry.on_scrape([this, &tokens, &paused, &in_flight] {
+        for (const auto& [host, s] : snapshot()) {
+            tokens.set(host, s.tokens);
+            paused.set(host, s.paused_for_seconds);
+            in_flight.set(host, s.in_flight);
+        }
+    });
 }
 
 }  // namespace bsky::rate

@@ -11,6 +11,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "metrics/registry.hpp"
 #include "rate/rate_headers.hpp"
 #include "rate/token_bucket.hpp"
 
@@ -72,6 +73,10 @@ public:
     };
     std::map<std::string, host_snapshot> snapshot();
     std::uint32_t in_flight_total() const noexcept { return in_flight_total_; }
+
+    /// Publishes tokens, pauses and in-flight requests per host at every scrape.
+    /// The limiter must outlive the registry's scrapes.
+    void attach_metrics(metrics::registry& registry);
 
 private:
     host_state& state_for(const std::string& host);

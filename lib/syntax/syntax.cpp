@@ -1,4 +1,5 @@
 #include "syntax/syntax.hpp"
+#include <arpa/inet.h>
 
 #include <cstdint>
 
@@ -159,6 +160,14 @@ bool is_repo_path(std::string_view s) noexcept {
     auto slash = s.find('/');
     if (slash == std::string_view::npos) return false;
     return is_nsid(s.substr(0, slash)) && is_record_key(s.substr(slash + 1));
+}
+
+bool is_ip_address(std::string_view text) noexcept {
+    if (text.empty() || text.size() > 45) return false;
+    char buf[46] = {};
+    text.copy(buf, text.size());
+    unsigned char out[16];
+    return ::inet_pton(AF_INET, buf, out) == 1 || ::inet_pton(AF_INET6, buf, out) == 1;
 }
 
 }  // namespace bsky::syntax

@@ -28,4 +28,7 @@ bool is_cid_syntax(std::string_view s) noexcept;
 /// An MST key: "collection/rkey" with a valid NSID and record key, at most 1024 bytes.
 bool is_repo_path(std::string_view s) noexcept;
 
+/// An IPv4 dotted quad or an IPv6 address (no brackets, no zone).
+bool is_ip_address(std::string_view text) noexcept;
+
 }  // namespace bsky::syntax

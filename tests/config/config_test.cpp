@@ -57,6 +57,7 @@ TEST(Config, ExampleFileMatchesTheDefaults) {
     EXPECT_EQ(example.timeouts.idle_body_seconds, empty.timeouts.idle_body_seconds);
     EXPECT_EQ(example.resolve.cache_ttl_seconds, empty.resolve.cache_ttl_seconds);
     EXPECT_EQ(example.resolve.cache_max_entries, empty.resolve.cache_max_entries);
+    EXPECT_EQ(example.resolve.hosts, empty.resolve.hosts);
     EXPECT_EQ(example.verify_signatures, empty.verify_signatures);
     EXPECT_EQ(example.incremental_sync, empty.incremental_sync);
     EXPECT_EQ(example.allow_private_addresses, empty.allow_private_addresses);
@@ -88,8 +89,10 @@ TEST(Config, ReadsValues) {
         "record_types: [post, app.bsky.actor.profile]\n"
         "time_range: {start: 2020-01-01-00:00:00, end: 2021-01-01-00:00:00, mode: filter}\n"
         "limits: {spill_threshold_bytes: 8MB}\n"
+        "resolve: {hosts: {pds.lab.example: 10.1.2.3, v6.lab.example: '::1'}}\n"
         "log_level: debug\n");
     EXPECT_EQ(cfg.plc_url, "http://127.0.0.1:2582");
+    EXPECT_EQ(cfg.resolve.hosts, (std::map<std::string, std::string>{{"pds.lab.example", "10.1.2.3"}, {"v6.lab.example", "::1"}}));
     EXPECT_EQ(cfg.output.kind, bsky::config::output_kind::jsonl);
     EXPECT_EQ(cfg.output.batch_size, 7u);
     EXPECT_EQ(cfg.output.jsonl_rotate_bytes, 1572864u);
@@ -132,6 +135,8 @@ TEST(Config, BadValuesNameTheKey) {
     EXPECT_EQ(error_of("record_types: [post, post]\n"), "test.yaml: record_types: 'post' is listed twice");
     EXPECT_EQ(error_of("record_types: [po-st]\n"),
               "test.yaml: record_types: 'po-st' is neither a record type name (post, like, ...) nor a collection NSID");
+    EXPECT_EQ(error_of("resolve:\n  hosts: {pds.lab.example: pds.other.example}\n"),
+              "test.yaml:2: resolve.hosts: 'pds.other.example' (for pds.lab.example) is not an IPv4 or IPv6 address");
     EXPECT_EQ(error_of("rate_limits: {max_concurrent_fetches: 2, max_concurrent_per_host: 3}\n"),
               "test.yaml: rate_limits.max_concurrent_per_host: must not exceed rate_limits.max_concurrent_fetches");
 }

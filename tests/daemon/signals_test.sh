@@ -9,7 +9,11 @@ wait_for() {  # wait_for FILE PATTERN
   for _ in $(seq 1 100); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1
 }
 
-cp "$example" "$tmp/config.yaml"
+# Port 0: the daemon picks a free port for /metrics and logs it.
+sed 's/^  listen: 127.0.0.1:9464/  listen: 127.0.0.1:0/' "$example" >"$tmp/config.yaml"
+scrape() { python3 -c 'import sys, urllib.request
+try: r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e: print(e.code)' "$1"; }
 # A stand-in for systemd's notify socket: a datagram listener that logs what it receives.
 python3 - "$tmp/notify.sock" >"$tmp/notify.log" <<'PY' &
 import socket, sys
@@ -25,6 +29,10 @@ for _ in $(seq 1 100); do [[ -S "$tmp/notify.sock" ]] && break; sleep 0.05; done
 NOTIFY_SOCKET="$tmp/notify.sock" "$daemon" --config "$tmp/config.yaml" 2>"$tmp/log" &
 pid=$!
 wait_for "$tmp/notify.log" 'READY=1'; check ready $? "no READY=1: $(cat "$tmp/notify.log") $(cat "$tmp/log")"
+metrics_url=$(grep -o 'metrics at http://[^ ]*' "$tmp/log" | head -1 | cut -d' ' -f3)
+[[ $metrics_url == http://127.0.0.1:*/metrics ]]; check metrics-address $? "no metrics address in the log: $(cat "$tmp/log")"
+health=$(scrape "${metrics_url%/metrics}/healthz")
+[[ $health == $'200\nok'* ]]; check healthz $? "$health"
 
 # A valid change: the log level and a restart-only key.
 sed -i 's/^log_level: info/log_level: debug/; s#^  dir: /var/lib/bsky-backfill/output#  dir: /tmp/elsewhere#' "$tmp/config.yaml"
@@ -39,6 +47,9 @@ kill -HUP "$pid"
 wait_for "$tmp/log" 'config reload rejected'; check reject $? "$(cat "$tmp/log")"
 grep -q 'bogus_key: unknown key' "$tmp/log"; check reject-names-key $? "$(cat "$tmp/log")"
 kill -0 "$pid" 2>/dev/null; check still-running $? "the daemon died on a bad reload"
+page=$(scrape "$metrics_url")
+grep -q '^bsky_config_reloads_total{result="applied"} 1$' <<<"$page"; check metrics-reload-applied $? "$page"
+grep -q '^bsky_config_reloads_total{result="rejected"} 1$' <<<"$page"; check metrics-reload-rejected $? "$page"
 
 kill -TERM "$pid"
 wait "$pid"; code=$?

@@ -1,50 +1,78 @@
 #!/usr/bin/env bash
 # End to end against the reference implementation: @atproto/dev-env's PLC
-# directory and PDS on loopback, filled through the real API by harness.mjs;
-# then `bsky-backfill run` over every account (and DIDs that cannot work),
+# directory and PDS on loopback, filled through the real API by harness.mjs,
+# behind nginx terminating TLS with a CA made for the run, with the PDS's own
+# rate limiter switched on at a few requests per window; then
+# `bsky-backfill run` over every account (and DIDs that cannot work),
 # compared with the ground truth from listRecords. Signatures are verified
-# against the keys the PLC directory serves.
+# against the keys the PLC directory serves; the run's metrics must show the
+# 429s nginx logged.
 set -u
 cli=$1
 here="$(cd "$(dirname "$0")" && pwd)"
 tmp=$(mktemp -d); harness_pid=
-trap '[[ -n $harness_pid ]] && kill $harness_pid 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+cleanup() {
+  [[ -n $harness_pid ]] && kill $harness_pid 2>/dev/null
+  local nginx_pid; nginx_pid=$(cat "$tmp/nginx/nginx.pid" 2>/dev/null) && kill -QUIT "$nginx_pid" 2>/dev/null
+  [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"
+}
+trap cleanup EXIT
 started=$(date +%s)
+rate_limit=${E2E_RATE_LIMIT:-3/3}
 
-if [[ ! -d $here/node_modules/@atproto/dev-env ]]; then
+if [[ ! -d $here/node_modules/@atproto/dev-env || ! -d $here/node_modules/@did-plc/lib ]]; then
   (cd "$here" && npm_config_nodedir=${npm_config_nodedir:-/usr} npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1) \
     || { echo "FAIL: npm ci: $(tail -20 "$tmp/npm.log")"; echo "0 passed, 1 failed"; exit 1; }
 fi
-node "$here/harness.mjs" "$tmp" >"$tmp/harness.log" 2>&1 & harness_pid=$!
+E2E_RATE_LIMIT=$rate_limit node "$here/harness.mjs" "$tmp" >"$tmp/harness.log" 2>&1 & harness_pid=$!
 for _ in $(seq 1 240); do [[ -s $tmp/truth.json ]] && break; kill -0 $harness_pid 2>/dev/null || break; sleep 0.5; done
 if [[ ! -s $tmp/truth.json ]]; then echo "FAIL: the harness did not come up: $(tail -30 "$tmp/harness.log")"; echo "0 passed, 1 failed"; exit 1; fi
-echo "e2e: reference PDS and PLC seeded in $(( $(date +%s) - started )) s"
+echo "e2e: reference PDS and PLC seeded, nginx TLS front up in $(( $(date +%s) - started )) s (the PDS allows ${rate_limit%/*} requests per ${rate_limit#*/} s)"
 
 python3 - "$tmp" <<'PY'
 import json, sys
 tmp = sys.argv[1]
 t = json.load(open(f"{tmp}/truth.json"))
-dids = [a["did"] for a in t["accounts"].values()] + list(t["states"])
+dids = [a["did"] for a in t["accounts"].values()] + list(t["states"]) + list(t["broken"])
 # DIDs that cannot work: not registered, and a did:web host with nothing listening.
 dids += ["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:web:localhost%3A1"]
 open(f"{tmp}/dids.txt", "w").write("\n".join(dids) + "\n")
+# The client's own bucket is generous and 8 requests may be in flight per
+# host: the PDS's limit is the one that binds, and its 429s must be handled.
 open(f"{tmp}/config.yaml", "w").write(f"""plc_url: {t['plc']}
 allow_private_addresses: true
 verify_signatures: true
+tls: {{ca_file: {t['ca_file']}}}
+resolve: {{hosts: {{{t['public_host']}: 127.0.0.1}}}}
 output: {{format: raw, batch_size: 25}}
 record_types: [post, reply, like, repost, follow, block, profile, list, listitem, threadgate]
 retries: {{max_attempts: 2, backoff_base_seconds: 0.05, backoff_cap_seconds: 0.1}}
+rate_limits: {{pds: {{requests: 100000, window_seconds: 1, burst: 1000}}, max_concurrent_per_host: 8}}
 time_range: {{start: 2000-01-01-00:00:00, end: 2100-01-01-00:00:00}}
 """)
 PY
+# Use up the PDS's window through the front, so the run's first getRepo meets a 429.
+python3 - "$tmp" <<'PY'
+import json, socket, ssl, sys
+from urllib.parse import urlsplit
+t = json.load(open(f"{sys.argv[1]}/truth.json"))
+ctx = ssl.create_default_context(cafile=t["ca_file"])
+front = urlsplit(t["public_pds"])
+for _ in range(int(t["rate_limit"].split("/")[0])):
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as raw, ctx.wrap_socket(raw, server_hostname=front.hostname) as s:
+        s.sendall(f"GET /xrpc/com.atproto.server.describeServer HTTP/1.1\r\nHost: {front.netloc}\r\nConnection: close\r\n\r\n".encode())
+        while s.recv(65536): pass
+PY
 run_started=$(date +%s)
-"$cli" run --dids-file "$tmp/dids.txt" --config "$tmp/config.yaml" --output-dir "$tmp/out" >"$tmp/summary.json" 2>"$tmp/run.log"
+"$cli" run --dids-file "$tmp/dids.txt" --config "$tmp/config.yaml" --output-dir "$tmp/out" --metrics-file "$tmp/metrics.prom" \
+  >"$tmp/summary.json" 2>"$tmp/run.log"
 code=$?
 echo "e2e: bsky-backfill run took $(( $(date +%s) - run_started )) s (exit $code)"
-# The same accounts in the pipeline format (the default), into JSONL this time.
-sed 's/format: raw/format: pipeline/' "$tmp/config.yaml" >"$tmp/pipeline.yaml"
+# The same accounts in the pipeline format (the default) with the default
+# record types (profiles, lists, list items and threadgates are skipped), into JSONL.
+sed 's/format: raw/format: pipeline/; /^record_types:/d' "$tmp/config.yaml" >"$tmp/pipeline.yaml"
 "$cli" run --dids-file "$tmp/dids.txt" --config "$tmp/pipeline.yaml" --output-dir "$tmp/pipeline" --output jsonl \
-  >"$tmp/pipeline-summary.json" 2>"$tmp/pipeline.log"
+  --metrics-file "$tmp/pipeline-metrics.prom" >"$tmp/pipeline-summary.json" 2>"$tmp/pipeline.log"
 
 python3 - "$tmp" "$code" <<'PY'
 import glob, json, os, sqlite3, sys
@@ -117,11 +145,16 @@ for part in glob.glob(f"{tmp}/pipeline/*/part-*.jsonl"):
         r = json.loads(line)
         pipeline[r["uri"]] = (kind, r)
 as_json = lambda v: None if v is None else json.loads(v)
+default_types = {"post", "reply", "like", "repost", "follow", "block"}
+expected_skipped = {}
 for name, account in t["accounts"].items():
     for r in account["records"]:
         collection = r["uri"].split("/")[3]
         kind = record_type(collection, r["value"])
-        if kind not in wanted or not parses(r["value"].get("createdAt")): continue
+        if kind not in default_types:
+            expected_skipped[account["did"]] = expected_skipped.get(account["did"], 0) + 1
+            continue
+        if not parses(r["value"].get("createdAt")): continue
         got = pipeline.get(r["uri"])
         if not got:
             check(f"pipeline {r['uri']}", False, "missing")
@@ -143,15 +176,55 @@ for name, account in t["accounts"].items():
         if kind in ("follow", "block"):
             check(f"pipeline {r['uri']} subject", p["subject"] == v["subject"], p["subject"])
 pipeline_done = json.load(open(f"{tmp}/pipeline-summary.json"))["did_to_backfill_counts_map"]
-check("pipeline run agrees", pipeline_done == done, {d: (pipeline_done.get(d), c) for d, c in done.items() if pipeline_done.get(d) != c})
+restricted = {d: {k: n for k, n in c.items() if k in default_types} for d, c in done.items()}
+check("pipeline run agrees", pipeline_done == restricted,
+      {d: (pipeline_done.get(d), c) for d, c in restricted.items() if pipeline_done.get(d) != c})
+check("pipeline run skipped some types", sum(expected_skipped.values()) > 0, expected_skipped)
+# Skipped records are counted per DID in the state store (and in the log line).
+state = sqlite3.connect(f"{tmp}/pipeline/state/state.db")
+stored = {did: (skipped, pds) for did, skipped, pds in state.execute("SELECT did, skipped, pds FROM dids WHERE status = 'done'")}
+for name, account in t["accounts"].items():
+    did = account["did"]
+    check(f"{name} skipped count", stored.get(did, (None,))[0] == expected_skipped.get(did, 0), (stored.get(did), expected_skipped.get(did, 0)))
+    # The repo came from the address in the DID document: the TLS front.
+    check(f"{name} fetched over TLS", stored.get(did, (0, ""))[1] == t["public_pds"], (stored.get(did), t["public_pds"]))
 
 states = s.get("account_states", {})
 for did, state in t["states"].items():
     want = "not_found" if state == "deleted" else state
     check(f"{did} {state}", states.get(did) == want, f"{states.get(did)} (failed: {s['failed'].get(did)})")
 check("unregistered DID", states.get("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa") == "not_found", states)
+for did, kind in t["broken"].items():
+    reason = s["failed"].get(did, "")
+    want = "no #atproto_pds service" if kind == "no_pds" else "localhost:1"
+    check(f"{kind} DID reported failed with its reason", want in reason, f"{did}: {reason!r}")
 check("dead did:web host", "did:web:localhost%3A1" in s["failed"] and "localhost" in s["failed"]["did:web:localhost%3A1"], s["failed"])
 check("exit code 1 for the dead host", code == 1, code)
+# The run's metrics (Prometheus text) against what nginx saw.
+def metrics(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("#") or not line.strip(): continue
+        name, _, value = line.rpartition(" ")
+        out[name] = float(value)
+    return out
+m, pm = metrics(f"{tmp}/metrics.prom"), metrics(f"{tmp}/pipeline-metrics.prom")
+front = t["public_pds"].removeprefix("https://")
+log = [l for l in open(t["nginx_access_log"]) if "com.atproto.sync.getRepo" in l]
+logged_429 = sum(1 for l in log if '" 429 ' in l)
+seen_429 = m.get(f'bsky_rate_limited_total{{host="{front}"}}', 0) + pm.get(f'bsky_rate_limited_total{{host="{front}"}}', 0)
+check("the PDS answered 429s", logged_429 >= 1, f"{logged_429} getRepo 429s in the nginx log")
+check("metrics count every 429 nginx logged", seen_429 == logged_429, f"metrics {seen_429}, nginx {logged_429}")
+check("429 responses by client and code", m.get('bsky_http_responses_total{client="pds",code="429"}', 0)
+      + pm.get('bsky_http_responses_total{client="pds",code="429"}', 0) == logged_429, m)
+check("metrics: DIDs done", m.get('bsky_dids_total{state="done"}') == len(done), (m.get('bsky_dids_total{state="done"}'), len(done)))
+check("metrics: records by type", all(m.get(f'bsky_records_exported_total{{type="{k}"}}', 0) == sum(c.get(k, 0) for c in done.values())
+                                       for k in wanted), {k: v for k, v in m.items() if "records_exported" in k})
+check("metrics: skipped by type", pm.get('bsky_records_skipped_total{reason="type"}') == sum(expected_skipped.values()),
+      (pm.get('bsky_records_skipped_total{reason="type"}'), sum(expected_skipped.values())))
+check("metrics: failures", m.get('bsky_dids_total{state="failed"}') == len(s["failed"]), (m.get('bsky_dids_total{state="failed"}'), s["failed"]))
+check("metrics: repo bytes", m.get("bsky_repo_bytes_total", 0) > 0, m.get("bsky_repo_bytes_total"))
+print(f"e2e: {logged_429} getRepo 429s from the PDS, all counted in the metrics; the runs completed")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY

@@ -248,6 +248,8 @@ TEST_F(Fetcher, ServiceUnavailableThenSuccessIsRetried) {
     net::http_client client(io_.get_executor(), params());
     rate::host_limiter limiter(io_.get_executor(), {});
     net::fetcher fetcher(client, limiter, {.max_attempts = 5, .backoff_base = 20ms, .backoff_cap = 100ms}, 7);
+    metrics::registry registry;
+    fetcher.attach_metrics(registry, "pds");
     std::string body;
     auto result = test::run(io_, fetcher.get(server.origin() + "/", "h", [&]() -> net::body_handler {
         body.clear();
@@ -261,6 +263,11 @@ TEST_F(Fetcher, ServiceUnavailableThenSuccessIsRetried) {
     EXPECT_EQ(body, "repo");
     EXPECT_EQ(result.attempts, 2u);
     EXPECT_EQ(fetcher.retries(), 2u);
+    auto text = registry.render();
+    EXPECT_NE(text.find("bsky_http_responses_total{client=\"pds\",code=\"503\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_http_responses_total{client=\"pds\",code=\"200\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_fetch_retries_total{client=\"pds\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_fetch_latency_seconds_count{client=\"pds\"} 3\n"), std::string::npos) << text;
 }
 
 TEST_F(Fetcher, GivesUpAfterMaxAttempts) {
@@ -292,9 +299,16 @@ TEST_F(Fetcher, RateLimitedWithHeadersPausesUntilTheResetWithoutUsingAttempts) {
     net::http_client client(io_.get_executor(), params());
     rate::host_limiter limiter(io_.get_executor(), {});
     net::fetcher fetcher(client, limiter, {.max_attempts = 1}, 7);
+    metrics::registry registry;
+    fetcher.attach_metrics(registry, "pds");
+    limiter.attach_metrics(registry);
     auto result = test::run(io_, fetcher.get(server.origin() + "/", "h", nullptr));
     EXPECT_EQ(result.resp.status, 200u);
     EXPECT_EQ(result.rate_limited, 1u);
+    auto text = registry.render();
+    EXPECT_NE(text.find("bsky_rate_limited_total{host=\"h\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_fetches_in_flight{host=\"h\"} 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_rate_tokens{host=\"h\"} "), std::string::npos) << text;
     EXPECT_EQ(result.attempts, 0u) << "a 429 must not use up the retry budget";
     auto reqs = server.requests();
     ASSERT_EQ(reqs.size(), 2u);

@@ -114,6 +114,19 @@ TEST(HostLimiter, A429WithoutHeadersPausesForTheDefault) {
     EXPECT_EQ(snap["a"].rate_limited, 1u);
 }
 
+TEST(HostLimiter, A429WhoseResetHasJustPassedPausesOneSecond) {
+    // The reference PDS floors RateLimit-Reset to the second: a 429 can name
+    // the second that is ending. That is a pause of about a second, not the
+    // 60 s meant for 429s that say nothing.
+    rate::host_limiter limiter(asio::system_executor(), {.default_pause = 60s});
+    rate::rate_limit_info info;
+    info.reset_unix = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() - 1;
+    limiter.observe("a", 429, info);
+    auto paused = limiter.snapshot()["a"].paused_for_seconds;
+    EXPECT_GT(paused, 0.5);
+    EXPECT_LE(paused, 1.0);
+}
+
 TEST(HostLimiter, CancelledWaiterLeaves) {
     asio::io_context io;
     rate::host_limiter limiter(io.get_executor(), {.default_pause = 10s});
