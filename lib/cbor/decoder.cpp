@@ -208,7 +208,48 @@ const std::error_category& error_category() noexcept {
     return instance;
 }
 
+namespace {
+
+// Whether every byte is below 0x80. Most strings in a repo (map keys, NSIDs,
+// TIDs, dates, URIs, DIDs) are short and ASCII: check them with two
+// overlapping loads instead of a byte loop.
+inline bool all_ascii(const std::uint8_t* p, std::size_t n) noexcept {
+    if (n >= 16) {
+#if defined(__SSE2__)
+        __m128i acc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16));
+        for (std::size_t i = 0; i + 16 <= n; i += 16) acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+        return _mm_movemask_epi8(acc) == 0;
+#else
+        std::uint64_t acc = 0, word;
+        for (std::size_t i = 0; i + 8 <= n; i += 8) {
+            std::memcpy(&word, p + i, 8);
+            acc |= word;
+        }
+        std::memcpy(&word, p + n - 8, 8);
+        return ((acc | word) & 0x8080808080808080ull) == 0;
+#endif
+    }
+    if (n >= 8) {
+        std::uint64_t a, b;
+        std::memcpy(&a, p, 8);
+        std::memcpy(&b, p + n - 8, 8);
+        return ((a | b) & 0x8080808080808080ull) == 0;
+    }
+    if (n >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, p, 4);
+        std::memcpy(&b, p + n - 4, 4);
+        return ((a | b) & 0x80808080u) == 0;
+    }
+    unsigned acc = 0;
+    for (std::size_t i = 0; i < n; ++i) acc |= p[i];
+    return (acc & 0x80) == 0;
+}
+
+}  // namespace
+
 bool is_valid_utf8(std::span<const std::uint8_t> s) noexcept {
+    if (all_ascii(s.data(), s.size())) return true;
     const std::uint8_t* p = s.data();
     const std::uint8_t* end = p + s.size();
     while (p < end) {
