@@ -56,6 +56,18 @@ state=$(sqlite3 "$tmp/out/state/state.db" "SELECT status, COUNT(*) FROM dids GRO
 [[ $state == "done|10 failed|2 not_found|1 " ]]; check state-store $? "$state"
 grep -q "not-a-did' skipped: not a DID" "$tmp/log"; check bad-line-logged $? "$(head -5 "$tmp/log")"
 
+# Metrics: the chosen address is logged, the final figures are written, and a
+# port that is taken (the fake PDS's) is an error that names it.
+"$cli" run --dids "$(head -1 "$tmp/dids")" --config "$tmp/config.yaml" --output-dir "$tmp/m" \
+  --metrics-listen 127.0.0.1:0 --metrics-file "$tmp/m.prom" >/dev/null 2>"$tmp/mlog"
+grep -q 'metrics at http://127.0.0.1:[0-9]*/metrics' "$tmp/mlog"; check metrics-listen $? "$(cat "$tmp/mlog")"
+grep -q '^bsky_dids_total{state="done"} 1$' "$tmp/m.prom"; check metrics-file $? "$(cat "$tmp/m.prom" 2>&1 | head -20)"
+grep -q '^bsky_http_responses_total{client="pds",code="200"} 1$' "$tmp/m.prom"; check metrics-responses $? "$(grep responses "$tmp/m.prom")"
+"$cli" run --dids "$(head -1 "$tmp/dids")" --config "$tmp/config.yaml" --output-dir "$tmp/m2" \
+  --metrics-listen "127.0.0.1:$port" >/dev/null 2>"$tmp/merr"
+code=$?
+[[ $code -eq 1 ]] && grep -q "cannot listen on 127.0.0.1:$port" "$tmp/merr"; check metrics-port-taken $? "exit $code: $(cat "$tmp/merr")"
+
 # Usage errors exit 2.
 "$cli" run --output-dir "$tmp/x" >/dev/null 2>&1; [[ $? -eq 2 ]]; check needs-dids $? "no DIDs must exit 2"
 "$cli" run --dids did:plc:aaaaaaaaaaaaaaaaaaaaaaaa --batch-size 0 >/dev/null 2>&1; [[ $? -eq 2 ]]; check batch-size $? "--batch-size 0 must exit 2"
