@@ -28,6 +28,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -334,7 +335,7 @@ int run_command(daemon::arg_cursor& args) {
             metrics_server = std::make_unique<ops::metrics_server>(io.get_executor(), metrics_listen, registry);
             logger.info("metrics at http://{}/metrics", metrics_server->local_address());
         }
-        bool finished = false, interrupted = false, any_failed = false;
+        bool finished = false, any_failed = false;
         // Intake streams the list into the state store in chunks (lists may hold
         // tens of millions of DIDs), then the stored batch is worked through.
         auto main_task = [&]() -> asio::awaitable<void> {
@@ -387,10 +388,17 @@ int run_command(daemon::arg_cursor& args) {
         };
         std::exception_ptr failure;
         asio::signal_set signals(io, SIGINT, SIGTERM);
+        // An interrupt is handled like a crash, which the state store and the
+        // sinks are built to survive at any instant (docs/architecture.md):
+        // nothing half-done is visible and the next run resumes. Exiting at
+        // once also means no coroutine frame is torn down after the objects
+        // it refers to.
         signals.async_wait([&](boost::system::error_code ec, int) {
             if (ec) return;
-            interrupted = true;
-            io.stop();
+            std::fputs("\nbsky-backfill run: interrupted; finished DIDs are kept, run the same command again to resume\n", stderr);
+            std::fflush(stdout);
+            std::fflush(stderr);
+            std::_Exit(130);
         });
         asio::co_spawn(io, main_task(), [&](std::exception_ptr e) {
             failure = e;
@@ -414,10 +422,6 @@ int run_command(daemon::arg_cursor& args) {
             if (out) std::filesystem::rename(tmp, metrics_file, rename_ec);
             if (!out || rename_ec) logger.error("--metrics-file {}: cannot write it: {}", metrics_file,
                                                 rename_ec ? rename_ec.message() : std::strerror(errno));
-        }
-        if (interrupted) {
-            std::fputs("\nbsky-backfill run: interrupted; finished DIDs are kept, run the same command again to resume\n", stderr);
-            return 130;
         }
         if (failure) std::rethrow_exception(failure);
         const auto& pr = pipeline.progress();

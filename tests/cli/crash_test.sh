@@ -21,6 +21,15 @@ time_range: {start: 2000-01-01-00:00:00, end: 2100-01-01-00:00:00}
 YAML
 run() { exec "$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output-dir "$tmp/out" --batch-size 100 >"$tmp/summary.json" 2>>"$tmp/log"; }
 
+# Ctrl-C first (mid-run): exit 130 at once, resumable like a crash.
+(run) & pid=$!
+sleep 0.3
+kill -INT "$pid" 2>/dev/null
+wait "$pid"; code=$?
+echo "interrupt: exit $code, $(sqlite3 "$tmp/out/state/state.db" "SELECT status || '=' || COUNT(*) FROM dids GROUP BY status" 2>/dev/null | tr '\n' ' ')"
+[[ $code -eq 130 ]]; check interrupt-exit $? "exit $code after SIGINT: $(tail -3 "$tmp/log")"
+grep -q 'AddressSanitizer' "$tmp/log"; [[ $? -ne 0 ]]; check interrupt-clean $? "$(grep -A5 AddressSanitizer "$tmp/log" | head -8)"
+
 for i in $(seq 1 "$kills"); do
   (run) & pid=$!
   sleep "0.$(( (RANDOM % 9) + 1 ))$(( RANDOM % 10 ))"
