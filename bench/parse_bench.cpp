@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (once) {
-        for (int i = 0; i < 10; ++i) run(false, file);
+        for (int i = 0; i < 40; ++i) run(false, file);
         return 0;
     }
     volatile std::uint8_t sink_byte = 0;

@@ -1,6 +1,7 @@
 #include "repo/block_store.hpp"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,9 +12,6 @@
 namespace bsky::repo {
 
 namespace {
-constexpr std::uint64_t spilled_bit = 1ull << 63;
-constexpr int length_shift = 39;
-constexpr std::uint64_t offset_mask = (1ull << length_shift) - 1;
 constexpr std::uint64_t length_mask = (1ull << 24) - 1;
 constexpr std::size_t default_chunk = 1 << 20;
 
@@ -45,30 +43,36 @@ chunk_pool& pool() {
 }
 }  // namespace
 
+namespace {
+constexpr int fragment_shift = 37;
+constexpr std::uint64_t fragment_mask = (1ull << 27) - 1;
+constexpr std::uint64_t spilled_flag = 1ull << 36;
+constexpr std::uint64_t location_mask = (1ull << 36) - 1;
+constexpr std::size_t header_bytes = 20;  // 16 bytes of digest, 4 of length
+constexpr std::size_t max_slots = std::size_t{1} << 27;
+constexpr std::size_t max_chunks = 1 << 12;  // chunk << 24 | offset fits the 36 location bits
+constexpr std::size_t peek_bytes = 1024;     // a spilled header and most blocks in one read
+
+std::uint64_t home_bits(std::uint64_t k0) noexcept { return k0 & fragment_mask; }
+
+bool read_at(int fd, std::uint8_t* out, std::size_t n, std::uint64_t offset, std::size_t& got) noexcept {
+    got = 0;
+    while (got < n) {
+        auto r = ::pread(fd, out + got, n - got, static_cast<off_t>(offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return false;
+        if (r == 0) break;
+        got += static_cast<std::size_t>(r);
+    }
+    return true;
+}
+}  // namespace
+
 block_store::block_store(std::uint64_t memory_limit, std::filesystem::path spill_dir, std::uint64_t expected_blocks)
     : memory_limit_(memory_limit), spill_dir_(std::move(spill_dir)) {
     std::size_t slots = 1024;
-    while (slots * 3 < expected_blocks * 4 && slots < (std::size_t{1} << 28)) slots *= 2;
+    while (slots * 3 < expected_blocks * 4 && slots < max_slots) slots *= 2;
     slots_.resize(slots);
-}
-
-void block_store::prefetch_slot(const cid::cid& id) const noexcept {
-    std::uint64_t k0, k1;
-    key_of(id, k0, k1);
-    __builtin_prefetch(&slots_[static_cast<std::size_t>(k0) & (slots_.size() - 1)]);
-}
-
-void block_store::prefetch_bytes(const cid::cid& id) const noexcept {
-    std::uint64_t k0, k1;
-    key_of(id, k0, k1);
-    const slot* s = find(k0, k1);
-    if (!s || (s->location & spilled_bit)) return;
-    std::uint64_t chunk = (s->location & offset_mask) >> 24;
-    std::uint64_t offset = s->location & ((1u << 24) - 1);
-    std::uint64_t length = (s->location >> length_shift) & length_mask;
-    const std::uint8_t* p = chunks_[chunk].get() + offset;
-    // Records are a few cache lines; the decoder reads all of them.
-    for (std::uint64_t line = 0; line < std::min<std::uint64_t>(length, 512); line += 64) __builtin_prefetch(p + line);
 }
 
 block_store::~block_store() {
@@ -77,22 +81,76 @@ block_store::~block_store() {
         if (chunk_sizes_[i] == default_chunk) pool().release(std::move(chunks_[i]));
 }
 
-void block_store::key_of(const cid::cid& id, std::uint64_t& k0, std::uint64_t& k1) noexcept {
+block_store::key block_store::key_of(const cid::cid& id) noexcept {
     auto d = id.digest();
     std::uint8_t buf[16]{};
     std::memcpy(buf, d.data(), std::min<std::size_t>(d.size(), 16));
-    std::memcpy(&k0, buf, 8);
-    std::memcpy(&k1, buf + 8, 8);
-    // 0,0 marks an empty slot; a real digest with that prefix is astronomically unlikely, but stay correct.
-    if (k0 == 0 && k1 == 0) k1 = 1;
+    key k;
+    std::memcpy(&k.k0, buf, 8);
+    std::memcpy(&k.k1, buf + 8, 8);
+    return k;
 }
 
-const block_store::slot* block_store::find(std::uint64_t k0, std::uint64_t k1) const noexcept {
+const std::uint8_t* block_store::memory_at(std::uint64_t location) const noexcept {
+    return chunks_[location >> 24].get() + (location & ((1u << 24) - 1));
+}
+
+bool block_store::matches(slot s, const key& k, found& out) const noexcept {
+    if ((s >> fragment_shift) != home_bits(k.k0)) return false;
+    std::uint64_t location = (s & location_mask) - 1;
+    const std::uint8_t* header;
+    if (s & spilled_flag) {
+        if (peek_location_ != location) {
+            peek_.resize(peek_bytes);
+            bool read = read_at(spill_fd_, peek_.data(), peek_bytes, location, peek_size_);
+            if (!read || peek_size_ < header_bytes) {
+                io_error_ = read ? std::make_error_code(std::errc::io_error) : std::error_code(errno, std::generic_category());
+                peek_location_ = ~0ull;
+                return false;
+            }
+            peek_location_ = location;
+        }
+        header = peek_.data();
+    } else {
+        header = memory_at(location);
+    }
+    key stored;
+    std::memcpy(&stored.k0, header, 8);
+    std::memcpy(&stored.k1, header + 8, 8);
+    if (!(stored == k)) return false;
+    std::memcpy(&out.length, header + 16, 4);
+    out.spilled = s & spilled_flag;
+    out.location = location;
+    out.bytes = out.spilled ? nullptr : header + header_bytes;
+    return true;
+}
+
+bool block_store::find(const key& k, found& out) const noexcept {
     std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = static_cast<std::size_t>(k0) & mask;; i = (i + 1) & mask) {
-        const slot& s = slots_[i];
-        if (s.key0 == 0 && s.key1 == 0) return nullptr;
-        if (s.key0 == k0 && s.key1 == k1) return &s;
+    for (std::size_t i = static_cast<std::size_t>(k.k0) & mask;; i = (i + 1) & mask) {
+        slot s = slots_[i];
+        if (s == 0) return false;
+        if (matches(s, k, out)) return true;
+    }
+}
+
+void block_store::prefetch_slot(const cid::cid& id) const noexcept {
+    __builtin_prefetch(&slots_[static_cast<std::size_t>(key_of(id).k0) & (slots_.size() - 1)]);
+}
+
+void block_store::prefetch_bytes(const cid::cid& id) const noexcept {
+    // A hint only: the first slot whose fragment matches (its header is not read, that is the miss to hide).
+    auto k = key_of(id);
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(k.k0) & mask;; i = (i + 1) & mask) {
+        slot s = slots_[i];
+        if (s == 0) return;
+        if ((s >> fragment_shift) != home_bits(k.k0)) continue;
+        if (s & spilled_flag) return;
+        const std::uint8_t* p = memory_at((s & location_mask) - 1);
+        // Records are a few cache lines; the decoder reads all of them.
+        for (std::size_t line = 0; line < 384; line += 64) __builtin_prefetch(p + line);
+        return;
     }
 }
 
@@ -100,47 +158,60 @@ void block_store::grow() {
     std::vector<slot> old(slots_.size() * 2);
     old.swap(slots_);
     std::size_t mask = slots_.size() - 1;
-    for (const slot& s : old) {
-        if (s.key0 == 0 && s.key1 == 0) continue;
-        std::size_t i = static_cast<std::size_t>(s.key0) & mask;
-        while (slots_[i].key0 != 0 || slots_[i].key1 != 0) i = (i + 1) & mask;
+    for (slot s : old) {
+        if (s == 0) continue;
+        std::size_t i = static_cast<std::size_t>(s >> fragment_shift) & mask;
+        while (slots_[i] != 0) i = (i + 1) & mask;
         slots_[i] = s;
     }
 }
 
 bool block_store::contains(const cid::cid& id) const noexcept {
-    std::uint64_t k0, k1;
-    key_of(id, k0, k1);
-    return find(k0, k1) != nullptr;
+    found f;
+    return find(key_of(id), f);
 }
 
 bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, std::error_code& ec) {
-    std::uint64_t k0, k1;
-    key_of(id, k0, k1);
+    auto k = key_of(id);
     if (bytes.size() > length_mask) {
         ec = std::make_error_code(std::errc::value_too_large);
         return false;
     }
-    if ((count_ + 1) * 4 > slots_.size() * 3) grow();
+    if ((count_ + 1) * 4 > slots_.size() * 3 && slots_.size() < max_slots) grow();
+    if (count_ + 1 >= slots_.size()) {
+        ec = std::make_error_code(std::errc::no_buffer_space);
+        return false;
+    }
     // One probe finds either the block or the free slot it goes into.
     std::size_t mask = slots_.size() - 1;
-    std::size_t i = static_cast<std::size_t>(k0) & mask;
-    for (; slots_[i].key0 != 0 || slots_[i].key1 != 0; i = (i + 1) & mask)
-        if (slots_[i].key0 == k0 && slots_[i].key1 == k1) return false;
+    std::size_t i = static_cast<std::size_t>(k.k0) & mask;
+    found existing;
+    for (; slots_[i] != 0; i = (i + 1) & mask)
+        if (matches(slots_[i], k, existing)) return false;
+
+    std::uint8_t header[header_bytes];
+    std::memcpy(header, &k.k0, 8);
+    std::memcpy(header + 8, &k.k1, 8);
+    auto length = static_cast<std::uint32_t>(bytes.size());
+    std::memcpy(header + 16, &length, 4);
+    const std::size_t entry = header_bytes + bytes.size();
 
     std::uint64_t location;
-    if (memory_bytes_ + bytes.size() <= memory_limit_) {
-        if (chunks_.empty() || chunk_used_ + bytes.size() > chunk_size_) {
-            chunk_size_ = std::max(default_chunk, bytes.size());
+    bool in_memory = memory_bytes_ + entry <= memory_limit_ &&
+                     (!chunks_.empty() && chunk_used_ + entry <= chunk_size_ ? true : chunks_.size() < max_chunks);
+    if (in_memory) {
+        if (chunks_.empty() || chunk_used_ + entry > chunk_size_) {
+            chunk_size_ = std::max(default_chunk, entry);
             chunks_.push_back(chunk_size_ == default_chunk ? pool().acquire() : std::unique_ptr<std::uint8_t[]>(new std::uint8_t[chunk_size_]));
             chunk_sizes_.push_back(chunk_size_);
             chunk_used_ = 0;
         }
-        if (!bytes.empty()) std::memcpy(chunks_.back().get() + chunk_used_, bytes.data(), bytes.size());
-        std::uint64_t chunk_index = chunks_.size() - 1;
-        location = (chunk_index << 24) | chunk_used_;  // 24 bits of in-chunk offset are enough for 16 MiB chunks
-        chunk_used_ += bytes.size();
-        memory_bytes_ += bytes.size();
+        std::uint8_t* at = chunks_.back().get() + chunk_used_;
+        std::memcpy(at, header, header_bytes);
+        if (!bytes.empty()) std::memcpy(at + header_bytes, bytes.data(), bytes.size());
+        location = ((chunks_.size() - 1) << 24) | chunk_used_;  // 24 bits of in-chunk offset are enough for 16 MiB chunks
+        chunk_used_ += entry;
+        memory_bytes_ += entry;
     } else {
         if (spill_fd_ < 0) {
             auto dir = spill_dir_.empty() ? std::filesystem::temp_directory_path() : spill_dir_;
@@ -156,14 +227,22 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
                 return false;
             }
         }
-        std::uint64_t offset = spilled_bytes_;
-        if (offset > offset_mask) {
+        location = spilled_bytes_;
+        if (location + entry >= location_mask) {
             ec = std::make_error_code(std::errc::file_too_large);
             return false;
         }
+        struct iovec parts[2] = {{header, header_bytes}, {const_cast<std::uint8_t*>(bytes.data()), bytes.size()}};
         std::size_t done = 0;
-        while (done < bytes.size()) {
-            auto n = ::pwrite(spill_fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+        while (done < entry) {
+            // Header and bytes in one call; a short write resumes wherever it stopped.
+            ssize_t n;
+            if (done < header_bytes) {
+                parts[0] = {header + done, header_bytes - done};
+                n = ::pwritev(spill_fd_, parts, 2, static_cast<off_t>(location + done));
+            } else {
+                n = ::pwrite(spill_fd_, bytes.data() + (done - header_bytes), entry - done, static_cast<off_t>(location + done));
+            }
             if (n < 0) {
                 if (errno == EINTR) continue;
                 ec = std::error_code(errno, std::generic_category());
@@ -171,42 +250,41 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
             }
             done += static_cast<std::size_t>(n);
         }
-        spilled_bytes_ += bytes.size();
-        location = spilled_bit | offset;
+        spilled_bytes_ += entry;
+        location |= spilled_flag;
     }
-    location |= static_cast<std::uint64_t>(bytes.size()) << length_shift;
-
-    slots_[i] = {k0, k1, location};
+    slots_[i] = (home_bits(k.k0) << fragment_shift) | (location & spilled_flag) | ((location & location_mask) + 1);
     ++count_;
     return true;
 }
 
 bool block_store::get(const cid::cid& id, std::span<const std::uint8_t>& bytes, std::vector<std::uint8_t>& scratch,
                       std::error_code& ec) const {
-    std::uint64_t k0, k1;
-    key_of(id, k0, k1);
-    const slot* s = find(k0, k1);
-    if (!s) return false;
-    std::uint64_t length = (s->location >> length_shift) & length_mask;
-    if (s->location & spilled_bit) {
-        std::uint64_t offset = s->location & offset_mask;
-        scratch.resize(length);
-        std::size_t done = 0;
-        while (done < length) {
-            auto n = ::pread(spill_fd_, scratch.data() + done, length - done, static_cast<off_t>(offset + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                ec = n < 0 ? std::error_code(errno, std::generic_category()) : std::make_error_code(std::errc::io_error);
-                return true;
-            }
-            done += static_cast<std::size_t>(n);
+    found f;
+    io_error_.clear();
+    if (!find(key_of(id), f)) {
+        if (io_error_) {
+            ec = io_error_;
+            return true;
         }
-        bytes = {scratch.data(), static_cast<std::size_t>(length)};
+        return false;
+    }
+    if (!f.spilled) {
+        bytes = {f.bytes, f.length};
         return true;
     }
-    std::uint64_t chunk = (s->location & offset_mask) >> 24;
-    std::uint64_t offset = s->location & ((1u << 24) - 1);
-    bytes = {chunks_[chunk].get() + offset, static_cast<std::size_t>(length)};
+    scratch.resize(f.length);
+    std::size_t have = std::min<std::size_t>(f.length, peek_size_ - header_bytes);
+    std::memcpy(scratch.data(), peek_.data() + header_bytes, have);
+    if (have < f.length) {
+        std::size_t got = 0;
+        bool read = read_at(spill_fd_, scratch.data() + have, f.length - have, f.location + header_bytes + have, got);
+        if (!read || got != f.length - have) {
+            ec = read ? std::make_error_code(std::errc::io_error) : std::error_code(errno, std::generic_category());
+            return true;
+        }
+    }
+    bytes = {scratch.data(), static_cast<std::size_t>(f.length)};
     return true;
 }
 

@@ -1,7 +1,10 @@
 #pragma once
 // Holds CAR blocks until the tree walk reaches them. Memory is bounded: past
-// `memory_limit` bytes, blocks go to an unlinked temporary file. The index is
-// compact (24 bytes a block) so a repo of millions of blocks stays small.
+// `memory_limit` bytes, blocks go to an unlinked temporary file. Each stored
+// block is preceded by its 16-byte digest prefix and its length; the index is
+// 8 bytes a slot (a 24-bit digest fragment and the block's location), small
+// enough to stay in cache for repos of tens of thousands of blocks, and a
+// fragment match is confirmed against the full prefix beside the bytes.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -38,27 +41,44 @@ public:
     std::uint64_t count() const noexcept { return count_; }
     std::uint64_t memory_bytes() const noexcept { return memory_bytes_; }
     std::uint64_t spilled_bytes() const noexcept { return spilled_bytes_; }
-    std::uint64_t index_bytes() const noexcept { return slots_.capacity() * sizeof(slot); }
+    std::uint64_t index_bytes() const noexcept { return slots_.capacity() * sizeof(std::uint64_t); }
 
 private:
-    struct slot {
-        std::uint64_t key0 = 0, key1 = 0;  ///< first 16 bytes of the sha2-256 digest; 0,0 = empty
-        std::uint64_t location = 0;        ///< bit 63: spilled; bits 39..62: length; bits 0..38: offset
+    /// A slot: bits 37..63 the low 27 bits of the digest's first word (they
+    /// also give the slot's home, so the index grows without reading blocks),
+    /// bit 36 spilled, bits 0..35 where the block's header starts, plus one
+    /// (memory: chunk << 24 | offset; spill file: its offset); 0 is empty.
+    using slot = std::uint64_t;
+    struct key {
+        std::uint64_t k0 = 0, k1 = 0;  ///< the first 16 bytes of the digest
+        bool operator==(const key&) const = default;
+    };
+    struct found {
+        const std::uint8_t* bytes = nullptr;  ///< memory: the block's bytes
+        std::uint64_t location = 0;           ///< spilled: file offset of its header
+        std::uint32_t length = 0;
+        bool spilled = false;
     };
 
-    static void key_of(const cid::cid& id, std::uint64_t& k0, std::uint64_t& k1) noexcept;
-    const slot* find(std::uint64_t k0, std::uint64_t k1) const noexcept;
+    static key key_of(const cid::cid& id) noexcept;
+    /// True when `s` holds the block with key `k`; fills `out`.
+    bool matches(slot s, const key& k, found& out) const noexcept;
+    bool find(const key& k, found& out) const noexcept;
+    const std::uint8_t* memory_at(std::uint64_t location) const noexcept;
     void grow();
 
     std::uint64_t memory_limit_;
     std::filesystem::path spill_dir_;
     std::vector<slot> slots_;
     std::uint64_t count_ = 0;
+    mutable std::vector<std::uint8_t> peek_;        ///< a spilled block's header and first bytes, read to confirm it
+    mutable std::uint64_t peek_location_ = ~0ull;
+    mutable std::size_t peek_size_ = 0;
+    mutable std::error_code io_error_;
     std::vector<std::unique_ptr<std::uint8_t[]>> chunks_;
     std::vector<std::size_t> chunk_sizes_;
     std::size_t chunk_used_ = 0;
     std::size_t chunk_size_ = 0;
-    std::vector<std::uint64_t> chunk_bases_;
     std::uint64_t memory_bytes_ = 0;
     std::uint64_t spilled_bytes_ = 0;
     int spill_fd_ = -1;
