@@ -4,6 +4,7 @@
 // Prints one JSON line.
 #include "car/reader.hpp"
 #include "cbor/dag_json.hpp"
+#include "cbor/decoder.hpp"
 #include "crypto/did_key.hpp"
 #include "crypto/sha256.hpp"
 #include "cid/varint.hpp"

@@ -1,6 +1,11 @@
 // MST node decoding and the walk's bookkeeping: arbitrary bytes as a node
-// block, then as each child the node names, must never crash.
+// block, then as each child the node names, must never crash. The walker
+// reads nodes with its own reader: whatever it accepts must also be valid
+// DAG-CBOR to the strict generic decoder.
+#include "cbor/decoder.hpp"
 #include "mst/mst.hpp"
+
+#include <cstdlib>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const auto root = *bsky::cid::cid::from_string("bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm");
@@ -13,6 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             continue;
         }
         if (walker.expand_node({data, size}, detail)) break;
+        bsky::cbor::document doc;
+        if (bsky::cbor::decode({data, size}, doc)) std::abort();  // accepted a node the strict decoder refuses
     }
     return 0;
 }

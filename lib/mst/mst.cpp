@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <climits>
+#include <optional>
 
 namespace bsky::mst {
 
@@ -27,6 +28,75 @@ public:
 };
 
 constexpr int unbounded = INT_MAX;
+
+// Reads an MST node's DAG-CBOR directly. A node has one shape, so there is
+// no need to build a value tree for it first; the reader accepts no more
+// than the strict generic decoder does for that shape (canonical heads,
+// definite lengths, keys in canonical order, CIDs as tag 42 over 0x00 + a
+// binary CID), and the MST fuzzer checks that whatever it accepts, the
+// generic decoder accepts too.
+class node_reader {
+public:
+    explicit node_reader(std::span<const std::uint8_t> bytes) : p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+
+    bool map(std::uint64_t& count) { return head(5, count); }
+    bool array(std::uint64_t& count) { return head(4, count); }
+    /// A one-letter text key.
+    bool key(char name) {
+        std::uint64_t length;
+        if (!head(3, length) || length != 1 || p_ >= end_ || *p_ != static_cast<std::uint8_t>(name)) return false;
+        ++p_;
+        return true;
+    }
+    bool uint(std::uint64_t& value) { return head(0, value); }
+    bool bytes(std::span<const std::uint8_t>& out) {
+        std::uint64_t length;
+        if (!head(2, length) || length > static_cast<std::uint64_t>(end_ - p_)) return false;
+        out = {p_, static_cast<std::size_t>(length)};
+        p_ += length;
+        return true;
+    }
+    bool link(std::optional<cid::cid>& out) {
+        std::uint64_t tag;
+        std::span<const std::uint8_t> raw;
+        if (!head(6, tag) || tag != 42 || !bytes(raw) || raw.size() < 2 || raw[0] != 0x00) return false;
+        out = cid::cid::from_bytes(raw.subspan(1));
+        return out.has_value();
+    }
+    /// null (absent stays nullopt) or a link.
+    bool link_or_null(std::optional<cid::cid>& out) {
+        if (p_ < end_ && *p_ == 0xf6) {
+            ++p_;
+            out.reset();
+            return true;
+        }
+        return link(out);
+    }
+    bool at_end() const noexcept { return p_ == end_; }
+
+private:
+    // A head of the expected major type, its argument in shortest form.
+    bool head(std::uint8_t major, std::uint64_t& arg) {
+        if (p_ >= end_ || (*p_ >> 5) != major) return false;
+        std::uint8_t info = *p_++ & 0x1f;
+        if (info < 24) {
+            arg = info;
+            return true;
+        }
+        std::size_t n = info == 24 ? 1 : info == 25 ? 2 : info == 26 ? 4 : info == 27 ? 8 : 0;
+        if (n == 0 || static_cast<std::size_t>(end_ - p_) < n) return false;
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p_[i];
+        p_ += n;
+        static constexpr std::uint64_t minimum[] = {24, 0x100, 0x10000, 0x100000000ull};
+        if (v < minimum[info - 24]) return false;
+        arg = v;
+        return true;
+    }
+
+    const std::uint8_t* p_;
+    const std::uint8_t* end_;
+};
 
 }  // namespace
 
@@ -107,55 +177,36 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
         return make_error_code(e);
     };
     if (self.id.codec() != cid::codec_dag_cbor) return fail(error::bad_node, "CID codec is not dag-cbor");
-    if (auto ec = cbor::decode(bytes, doc_, {.max_depth = 8}))
-        return fail(error::bad_node, "not DAG-CBOR: " + ec.message());
-    auto node = doc_.root();
-    if (!node.is(cbor::kind::map)) return fail(error::bad_node, "not a map");
-    for (auto it = node.begin(); it != node.end(); ++it) {
-        auto name = (*it).as_string();
-        ++it;
-        if (name != "e" && name != "l") return fail(error::bad_node, "unexpected field '" + std::string(name) + "'");
-    }
-    auto entries = node["e"];
-    auto left = node["l"];
-    if (!entries.is(cbor::kind::array)) return fail(error::bad_node, "field 'e' is missing or not a list");
-    if (left.valid() && !left.is_null() && !left.is(cbor::kind::link))
-        return fail(error::bad_node, "field 'l' is neither a link nor null");
+    // {e: [entry...], l: link|null} with l optional; canonical order puts e first.
+    node_reader in(bytes);
+    std::uint64_t fields = 0, count = 0;
+    if (!in.map(fields) || fields < 1 || fields > 2)
+        return fail(error::bad_node, "not a map of 'e' and 'l' (or not canonical DAG-CBOR)");
+    if (!in.key('e') || !in.array(count)) return fail(error::bad_node, "field 'e' is missing or not a list");
+    if (count > bytes.size()) return fail(error::bad_node, "field 'e' claims more entries than the block holds");
 
     // Keys are prefix-compressed against the previous entry: rebuild them in
     // order into this node's segment of keys_, then push the items in reverse
     // so the stack pops them in key order.
-    const auto segment = static_cast<std::uint32_t>(keys_.size());
-    std::uint32_t prev_offset = segment, prev_length = 0;
+    std::uint32_t prev_offset = static_cast<std::uint32_t>(keys_.size()), prev_length = 0;
     int height = -1;
     const auto first_item = stack_.size();
-    for (auto e : entries) {
-        if (!e.is(cbor::kind::map)) return fail(error::bad_entry, "entry is not a map");
-        // One pass over the entry's fields (its keys are sorted: k, p, t, v).
-        cbor::value_ref k, p, t, v;
-        for (auto it = e.begin(); it != e.end(); ++it) {
-            auto name = (*it).as_string();
-            ++it;
-            if (name.size() != 1) continue;
-            switch (name[0]) {
-                case 'k': k = *it; break;
-                case 'p': p = *it; break;
-                case 't': t = *it; break;
-                case 'v': v = *it; break;
-            }
-        }
-        auto prefix = p.as_int();
-        if (!k.is(cbor::kind::bytes) || !prefix || !v.is(cbor::kind::link) ||
-            (t.valid() && !t.is_null() && !t.is(cbor::kind::link)) || e.size() != (t.valid() ? 4u : 3u))
+    for (std::uint64_t n = 0; n < count; ++n) {
+        // An entry's keys in canonical order: k, p, t (optional), v.
+        std::uint64_t entry_fields = 0, prefix = 0;
+        std::span<const std::uint8_t> suffix;
+        std::optional<cid::cid> t, v;
+        if (!in.map(entry_fields) || (entry_fields != 3 && entry_fields != 4) || !in.key('k') || !in.bytes(suffix) ||
+            !in.key('p') || !in.uint(prefix) || (entry_fields == 4 && (!in.key('t') || !in.link_or_null(t))) ||
+            !in.key('v') || !in.link(v))
             return fail(error::bad_entry, "entry is not {k: bytes, p: int, t: link|null, v: link}");
-        if (*prefix < 0 || static_cast<std::uint32_t>(*prefix) > prev_length || (stack_.size() == first_item && *prefix != 0))
-            return fail(error::bad_entry, "prefix length " + std::to_string(*prefix) + " is impossible here");
-        auto suffix = k.as_bytes();
+        if (prefix > prev_length || (stack_.size() == first_item && prefix != 0))
+            return fail(error::bad_entry, "prefix length " + std::to_string(prefix) + " is impossible here");
         auto offset = static_cast<std::uint32_t>(keys_.size());
-        auto length = static_cast<std::uint32_t>(*prefix) + static_cast<std::uint32_t>(suffix.size());
-        if (length == 0 || length > 1024) return fail(error::bad_key, "empty or oversized key");
+        auto length = static_cast<std::uint32_t>(prefix) + static_cast<std::uint32_t>(suffix.size());
+        if (length == 0 || length > 1024 || suffix.size() > 1024) return fail(error::bad_key, "empty or oversized key");
         keys_.reserve(keys_.size() + length);  // the prefix is copied from keys_ itself: no reallocation mid-copy
-        keys_.append(keys_, prev_offset, static_cast<std::size_t>(*prefix));
+        keys_.append(keys_, prev_offset, static_cast<std::size_t>(prefix));
         keys_.append(reinterpret_cast<const char*>(suffix.data()), suffix.size());
         std::string_view key(keys_.data() + offset, length);
         int h = key_height(key);
@@ -165,18 +216,22 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
                                                  " in a node of height " + std::to_string(height));
         prev_offset = offset;
         prev_length = length;
-        stack_.push_back({*v.as_link(), true, 0, offset, length, 0});
-        if (t.is(cbor::kind::link)) stack_.push_back({*t.as_link(), false, 0, offset, length, 0});
+        stack_.push_back({*v, true, 0, offset, length, 0});
+        if (t) stack_.push_back({*t, false, 0, offset, length, 0});
     }
+    std::optional<cid::cid> left;
+    if (fields == 2 && (!in.key('l') || !in.link_or_null(left)))
+        return fail(error::bad_node, "field 'l' is neither a link nor null (or another field is present)");
+    if (!in.at_end()) return fail(error::bad_node, "bytes after the node (or not canonical DAG-CBOR)");
     if (height >= self.max_height)
         return fail(error::wrong_height, "node height " + std::to_string(height) + " is not below its parent's");
     // Children of an entry-less node can only be known to be lower than its bound.
     int child_bound = height >= 0 ? height : (self.max_height == unbounded ? unbounded : self.max_height - 1);
-    if (left.is(cbor::kind::link)) {
+    if (left) {
         // The left subtree's "key before" is the parent's own.
         auto offset = static_cast<std::uint32_t>(keys_.size());
         keys_.append(self_key);
-        stack_.push_back({*left.as_link(), false, 0, offset, static_cast<std::uint32_t>(self_key.size()), 0});
+        stack_.push_back({*left, false, 0, offset, static_cast<std::uint32_t>(self_key.size()), 0});
     }
     auto end = static_cast<std::uint32_t>(keys_.size());
     for (auto i = first_item; i < stack_.size(); ++i) {
@@ -186,7 +241,7 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
     // Entries were pushed in key order (record, then its right subtree), and
     // the left subtree last; in-order traversal needs l, e0, t0, e1, t1...
     // l was pushed last, so it stays on top.
-    std::reverse(stack_.begin() + static_cast<std::ptrdiff_t>(first_item), stack_.end() - (left.is(cbor::kind::link) ? 1 : 0));
+    std::reverse(stack_.begin() + static_cast<std::ptrdiff_t>(first_item), stack_.end() - (left ? 1 : 0));
     return {};
 }
 

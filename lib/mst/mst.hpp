@@ -9,7 +9,6 @@
 #include <system_error>
 #include <vector>
 
-#include "cbor/decoder.hpp"
 #include "cid/cid.hpp"
 
 namespace bsky::mst {
@@ -86,7 +85,6 @@ private:
     std::string keys_;  ///< keys of the items on the stack, node by node (LIFO)
     std::string last_key_;
     bool have_last_key_ = false;
-    cbor::document doc_;
     std::uint64_t nodes_ = 0;
 };
 
