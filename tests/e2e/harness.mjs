@@ -24,6 +24,12 @@ const rateLimit = process.env.E2E_RATE_LIMIT // "points/seconds"
 // the PDS rate-limits what comes through the front, not the harness's own calls.
 const frontClientIp = '192.0.2.7'
 
+const canListen = (host) => new Promise((resolve) => {
+  const srv = createServer()
+  srv.once('error', () => resolve(false))
+  srv.listen(0, host, () => srv.close(() => resolve(true)))
+})
+
 const freePort = () => new Promise((resolve, reject) => {
   const srv = createServer()
   srv.once('error', reject)
@@ -69,7 +75,7 @@ http {
   upstream pds { server 127.0.0.1:${upstreamPort}; keepalive 16; }
   server {
     listen 127.0.0.1:${port} ssl;
-    listen [::1]:${port} ssl;
+    ${(await canListen('::1')) ? `listen [::1]:${port} ssl;` : '# no IPv6 loopback here'}
     ssl_certificate ${certs.cert};
     ssl_certificate_key ${certs.key};
     location / {
