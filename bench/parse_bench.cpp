@@ -1,6 +1,6 @@
 // Single-core decode throughput on one CAR file, next to SHA-256 over the
 // same blocks (the floor: every byte must be hashed once).
-//   parse_bench FILE.car [did:key:...] [--once | --once-tree]
+//   parse_bench FILE.car [did:key:...] [--once | --once-tree | --write-tree OUT.car]
 // Prints one JSON line.
 #include "car/reader.hpp"
 #include "cbor/dag_json.hpp"
@@ -108,9 +108,11 @@ int main(int argc, char** argv) {
     std::optional<crypto::public_key> key;
     bool once = false;       // decode passes only, for profilers
     bool once_tree = false;  // the same on the walk-ordered copy
+    std::string write_tree;  // writes the walk-ordered copy (to profile it with --once)
     for (int i = 2; i < argc; ++i) {
         if (std::string_view(argv[i]) == "--once") once = true;
         else if (std::string_view(argv[i]) == "--once-tree") once_tree = true;
+        else if (std::string_view(argv[i]) == "--write-tree" && i + 1 < argc) write_tree = argv[++i];
         else key = crypto::parse_did_key(argv[i]);
     }
 
@@ -142,6 +144,12 @@ int main(int argc, char** argv) {
         return sink.records;
     };
     std::uint64_t records = run(false, file);
+    if (!write_tree.empty()) {
+        auto sorted = tree_ordered(file, collector);
+        std::ofstream(write_tree, std::ios::binary).write(reinterpret_cast<const char*>(sorted.data()),
+                                                          static_cast<std::streamsize>(sorted.size()));
+        return 0;
+    }
     if (once_tree) {
         auto sorted = tree_ordered(file, collector);
         for (int i = 0; i < 10; ++i) run(false, sorted);
