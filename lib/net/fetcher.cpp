@@ -121,7 +121,9 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
         }
         ++result.attempts;
         if (!retry || result.attempts >= params_.max_attempts) {
-            if (retry) result.detail = "gave up after " + std::to_string(result.attempts) + " attempts: " + result.detail;
+            if (retry)
+                result.detail = "gave up after " + std::to_string(result.attempts) + (result.attempts == 1 ? " attempt: " : " attempts: ") +
+                                result.detail;
             if (metrics_.failures) metrics_.failures->add(metrics_.client);
             co_return result;
         }
