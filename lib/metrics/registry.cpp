@@ -137,24 +137,30 @@ void append_header(std::string& out, const std::string& name, const std::string&
     out += "\n";
 }
 
-// name{label="value",extra} — either part may be absent.
-void append_series(std::string& out, std::string_view name, const std::string& label, std::string_view value, std::string_view extra) {
+// name{labels} , or just name when there are none.
+void append_series(std::string& out, std::string_view name, std::string_view labels) {
     out += name;
-    bool labelled = !label.empty() && !value.empty();
-    if (labelled || !extra.empty()) {
+    if (!labels.empty()) {
         out += "{";
-        if (labelled) {
-            out += label + "=\"";
-            append_escaped(out, value, true);
-            out += "\"";
-        }
-        if (!extra.empty()) {
-            if (labelled) out += ",";
-            out += extra;
-        }
+        out += labels;
         out += "}";
     }
     out += " ";
+}
+
+// label="value" pairs; `values` holds the values joined with '\0', in the order of `names`.
+std::string label_pairs(const std::vector<std::string>& names, std::string_view values) {
+    std::string out;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        auto end = i + 1 == names.size() ? values.size() : values.find('\0', start);
+        if (i) out += ",";
+        out += names[i] + "=\"";
+        append_escaped(out, values.substr(start, end - start), true);
+        out += "\"";
+        start = end + 1;
+    }
+    return out;
 }
 
 }  // namespace
@@ -167,17 +173,7 @@ std::string registry::render() {
             const auto& fam = **p;
             append_header(out, fam.name_, fam.help_, fam.type_);
             for (const auto& [key, v] : fam.values_) {
-                std::string labels;
-                std::size_t start = 0;
-                for (std::size_t i = 0; i < fam.labels_.size(); ++i) {
-                    auto end = i + 1 == fam.labels_.size() ? key.size() : key.find('\0', start);
-                    if (i) labels += ",";
-                    labels += fam.labels_[i] + "=\"";
-                    append_escaped(labels, std::string_view(key).substr(start, end - start), true);
-                    labels += "\"";
-                    start = end + 1;
-                }
-                append_series(out, fam.name_, {}, {}, labels);
+                append_series(out, fam.name_, label_pairs(fam.labels_, key));
                 append_number(out, v);
                 out += "\n";
             }
@@ -185,22 +181,25 @@ std::string registry::render() {
         }
         const auto& h = *std::get<std::unique_ptr<histogram>>(f);
         append_header(out, h.name_, h.help_, "histogram");
+        std::vector<std::string> names;
+        if (!h.label_.empty()) names.push_back(h.label_);
         for (const auto& [value, s] : h.series_) {
+            auto labels = label_pairs(names, value);
+            auto with_le = [&](std::string_view le) { return labels + (labels.empty() ? "le=\"" : ",le=\"") + std::string(le) + "\""; };
             std::uint64_t cumulative = 0;
             for (std::size_t i = 0; i < h.bounds_.size(); ++i) {
                 cumulative += s.buckets[i];
-                std::string le = "le=\"";
-                append_number(le, h.bounds_[i]);
-                le += "\"";
-                append_series(out, h.name_ + "_bucket", h.label_, value, le);
+                std::string bound;
+                append_number(bound, h.bounds_[i]);
+                append_series(out, h.name_ + "_bucket", with_le(bound));
                 out += std::to_string(cumulative) + "\n";
             }
-            append_series(out, h.name_ + "_bucket", h.label_, value, "le=\"+Inf\"");
+            append_series(out, h.name_ + "_bucket", with_le("+Inf"));
             out += std::to_string(s.count) + "\n";
-            append_series(out, h.name_ + "_sum", h.label_, value, {});
+            append_series(out, h.name_ + "_sum", labels);
             append_number(out, s.sum);
             out += "\n";
-            append_series(out, h.name_ + "_count", h.label_, value, {});
+            append_series(out, h.name_ + "_count", labels);
             out += std::to_string(s.count) + "\n";
         }
     }

@@ -64,7 +64,6 @@ fetcher::fetcher(http_client& client, rate::host_limiter& limiter, retry_params 
 
 void fetcher::attach_metrics(metrics::registry& registry, std::string client) {
     metrics_.responses = &registry.counter("bsky_http_responses_total", "HTTP responses by status code (\"error\": no response)", "client,code");
-    metrics_.rate_limited = &registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
     metrics_.retries = &registry.counter("bsky_fetch_retries_total", "Attempts repeated after a timeout, reset, truncation or 5xx", "client");
     metrics_.failures = &registry.counter("bsky_fetch_failures_total", "Fetches that gave up or failed for good", "client");
     metrics_.latency = &registry.histogram_family("bsky_fetch_latency_seconds", "From sending a request to its response's first body byte (or its end)",
@@ -96,7 +95,6 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
             metrics_.latency->observe(metrics_.client, std::chrono::duration<double>(end - sent).count());
             auto code = result.ec || resp.status == 0 ? std::string("error") : std::to_string(resp.status);
             metrics_.responses->add({metrics_.client, code});
-            if (resp.status == 429) metrics_.rate_limited->add(limit_key);
         }
         limiter_.observe(limit_key, resp.status,
                          rate::parse_rate_limit_headers([&](std::string_view name) { return resp.header(name); },

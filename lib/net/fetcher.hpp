@@ -56,14 +56,14 @@ public:
     void set_params(const retry_params& params) { params_ = params; }
     std::uint64_t retries() const noexcept { return retries_; }
 
-    /// Counts responses, 429s, retries and latency into `registry` under the
-    /// label client="{client}" (e.g. pds, plc).
+    /// Counts responses, retries, failures and latency into `registry` under
+    /// the label client="{client}" (e.g. pds, plc); 429s by host are the
+    /// limiter's to publish.
     void attach_metrics(metrics::registry& registry, std::string client);
 
 private:
     struct counters {
         metrics::family* responses = nullptr;     ///< {client,code}
-        metrics::family* rate_limited = nullptr;  ///< {host}
         metrics::family* retries = nullptr;       ///< {client}
         metrics::family* failures = nullptr;      ///< {client}
         metrics::histogram* latency = nullptr;    ///< {client}

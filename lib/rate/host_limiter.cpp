@@ -158,11 +158,13 @@ void host_limiter::attach_metrics(metrics::registry& registry) {
     auto& tokens = registry.gauge("bsky_rate_tokens", "Requests a host's token bucket would allow right now", "host");
     auto& paused = registry.gauge("bsky_rate_paused_seconds", "Seconds until a rate-limited host may be asked again", "host");
     auto& in_flight = registry.gauge("bsky_fetches_in_flight", "Requests being sent or read, by host", "host");
-    registry.on_scrape([this, &tokens, &paused, &in_flight] {
+    auto& rate_limited = registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
+    registry.on_scrape([this, &tokens, &paused, &in_flight, &rate_limited] {
         for (const auto& [host, s] : snapshot()) {
             tokens.set(host, s.tokens);
             paused.set(host, s.paused_for_seconds);
             in_flight.set(host, s.in_flight);
+            rate_limited.set(host, static_cast<double>(s.rate_limited));
         }
     });
 }

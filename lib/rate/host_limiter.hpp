@@ -74,7 +74,7 @@ public:
     std::map<std::string, host_snapshot> snapshot();
     std::uint32_t in_flight_total() const noexcept { return in_flight_total_; }
 
-    /// Publishes tokens, pauses and in-flight requests per host at every scrape.
+    /// Publishes tokens, pauses, in-flight requests and 429s per host at every scrape.
     /// The limiter must outlive the registry's scrapes.
     void attach_metrics(metrics::registry& registry);
 
