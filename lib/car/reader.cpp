@@ -185,24 +185,26 @@ bool reader::on_header_bytes(std::span<const std::uint8_t> bytes) {
 bool reader::on_section(std::span<const std::uint8_t> bytes) {
     std::uint64_t section = item_offset_;
     std::size_t cid_len = 0;
-    auto id = cid::cid::read_prefix(bytes, cid_len);
-    if (!id) return fail(make_error_code(error::bad_cid), section, "section does not start with a valid CID");
+    if (!cid::cid::read_prefix(bytes, cid_len, section_id_))
+        return fail(make_error_code(error::bad_cid), section, "section does not start with a valid CID");
+    const cid::cid& id = section_id_;
     auto block = bytes.subspan(cid_len);
     if (block.size() > options_.max_block_bytes)
         return fail(make_error_code(error::section_too_large), section,
-                    "block " + id->to_string() + " has " + std::to_string(block.size()) + " bytes, over the limit of " +
+                    "block " + id.to_string() + " has " + std::to_string(block.size()) + " bytes, over the limit of " +
                         std::to_string(options_.max_block_bytes));
     if (options_.verify_hashes) {
-        if (id->version() != 1 || id->hash_code() != cid::hash_sha2_256 || id->digest().size() != 32)
+        if (id.version() != 1 || id.hash_code() != cid::hash_sha2_256 || id.digest().size() != 32)
             return fail(make_error_code(error::unsupported_cid), section,
-                        "block CID " + id->to_string() + " is not CIDv1 with a sha2-256 hash");
+                        "block CID " + id.to_string() + " is not CIDv1 with a sha2-256 hash");
+        handler_.on_block_id(id);
         auto digest = crypto::sha256(block);
-        if (std::memcmp(digest.data(), id->digest().data(), 32) != 0)
+        if (std::memcmp(digest.data(), id.digest().data(), 32) != 0)
             return fail(make_error_code(error::hash_mismatch), section,
-                        "block bytes hash to sha256:" + hex_prefix(digest) + "…, not to their CID " + id->to_string());
+                        "block bytes hash to sha256:" + hex_prefix(digest) + "…, not to their CID " + id.to_string());
     }
     ++blocks_;
-    if (auto ec = handler_.on_block(*id, block, section)) return fail(ec, section, ec.message());
+    if (auto ec = handler_.on_block(id, block, section)) return fail(ec, section, ec.message());
     return true;
 }
 

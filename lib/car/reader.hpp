@@ -40,6 +40,9 @@ class handler {
 public:
     virtual ~handler() = default;
     virtual std::error_code on_header(std::span<const cid::cid> roots) = 0;
+    /// A hint: the block `id` is about to be hashed. Lets the handler start
+    /// fetching what on_block will need (a cold index slot) while the hash runs.
+    virtual void on_block_id(const cid::cid& /*id*/) noexcept {}
     /// `bytes` is valid only during the call.
     virtual std::error_code on_block(const cid::cid& id, std::span<const std::uint8_t> bytes,
                                      std::uint64_t section_offset) = 0;
@@ -78,6 +81,7 @@ private:
     std::uint64_t need_ = 0;
     std::uint64_t item_offset_ = 0;
     std::vector<std::uint8_t> buf_;
+    cid::cid section_id_;  ///< parsed in place: a cid is large, and sections are many
     std::uint64_t consumed_ = 0;
     std::uint64_t blocks_ = 0;
     bool header_done_ = false;

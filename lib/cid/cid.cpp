@@ -8,7 +8,17 @@
 namespace bsky::cid {
 
 std::optional<cid> cid::read_prefix(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
-    cid c;
+    std::optional<cid> c(std::in_place);
+    if (!read_prefix(in, used, *c)) return std::nullopt;
+    return c;
+}
+
+bool cid::parse(std::span<const std::uint8_t> in, cid& out) noexcept {
+    std::size_t used = 0;
+    return read_prefix(in, used, out) && used == in.size();
+}
+
+bool cid::read_prefix(std::span<const std::uint8_t> in, std::size_t& used, cid& c) noexcept {
     // Nearly every atproto CID is v1 / dag-cbor or raw / sha2-256 / 32 bytes.
     if (in.size() >= 36 && in[0] == 0x01 && (in[1] == 0x71 || in[1] == 0x55) && in[2] == 0x12 && in[3] == 0x20) {
         std::memcpy(c.bytes_.data(), in.data(), 36);
@@ -19,11 +29,11 @@ std::optional<cid> cid::read_prefix(std::span<const std::uint8_t> in, std::size_
         c.digest_offset_ = 4;
         c.digest_size_ = 32;
         used = 36;
-        return c;
+        return true;
     }
     // CIDv0 is a bare sha2-256 multihash.
     if (in.size() >= 2 && in[0] == 0x12 && in[1] == 0x20) {
-        if (in.size() < 34) return std::nullopt;
+        if (in.size() < 34) return false;
         std::memcpy(c.bytes_.data(), in.data(), 34);
         c.size_ = 34;
         c.version_ = 0;
@@ -32,19 +42,19 @@ std::optional<cid> cid::read_prefix(std::span<const std::uint8_t> in, std::size_
         c.digest_offset_ = 2;
         c.digest_size_ = 32;
         used = 34;
-        return c;
+        return true;
     }
     std::size_t pos = 0;
     std::uint64_t fields[4];
     for (auto& f : fields) {
         auto r = read_varint(in.subspan(pos));
-        if (r.status != varint_status::ok) return std::nullopt;
+        if (r.status != varint_status::ok) return false;
         f = r.value;
         pos += r.length;
     }
-    if (fields[0] != 1) return std::nullopt;
+    if (fields[0] != 1) return false;
     std::uint64_t digest_len = fields[3];
-    if (digest_len > 64 || pos + digest_len > in.size() || pos + digest_len > max_size) return std::nullopt;
+    if (digest_len > 64 || pos + digest_len > in.size() || pos + digest_len > max_size) return false;
     c.version_ = 1;
     c.codec_ = fields[1];
     c.hash_code_ = fields[2];
@@ -53,7 +63,7 @@ std::optional<cid> cid::read_prefix(std::span<const std::uint8_t> in, std::size_
     c.size_ = static_cast<std::uint8_t>(pos + digest_len);
     std::memcpy(c.bytes_.data(), in.data(), c.size_);
     used = c.size_;
-    return c;
+    return true;
 }
 
 bool is_binary_cid(std::span<const std::uint8_t> in) noexcept {

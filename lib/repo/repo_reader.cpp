@@ -89,6 +89,8 @@ struct repo_reader::impl final : car::handler {
         return {};
     }
 
+    void on_block_id(const cid::cid& id) noexcept override { store.prefetch_slot(id); }
+
     std::error_code on_block(const cid::cid& id, std::span<const std::uint8_t> bytes, std::uint64_t offset) override {
         // Once the walk is complete, later blocks (history, unlinked) need no storage.
         if (walking && walker.done()) return {};
