@@ -56,21 +56,17 @@ public:
         p_ += length;
         return true;
     }
-    bool link(std::optional<cid::cid>& out) {
+    bool link(cid::cid& out) {
         std::uint64_t tag;
         std::span<const std::uint8_t> raw;
         if (!head(6, tag) || tag != 42 || !bytes(raw) || raw.size() < 2 || raw[0] != 0x00) return false;
-        out = cid::cid::from_bytes(raw.subspan(1));
-        return out.has_value();
+        return cid::cid::parse(raw.subspan(1), out);
     }
-    /// null (absent stays nullopt) or a link.
-    bool link_or_null(std::optional<cid::cid>& out) {
-        if (p_ < end_ && *p_ == 0xf6) {
-            ++p_;
-            out.reset();
-            return true;
-        }
-        return link(out);
+    /// Consumes a null; false (and nothing consumed) for anything else.
+    bool null() {
+        if (p_ >= end_ || *p_ != 0xf6) return false;
+        ++p_;
+        return true;
     }
     bool at_end() const noexcept { return p_ == end_; }
 
@@ -129,7 +125,8 @@ std::size_t common_prefix_length(std::string_view a, std::string_view b) noexcep
 void walker::start(const cid::cid& root) {
     stack_.clear();
     keys_.clear();
-    stack_.push_back({root, false, unbounded, 0, 0, 0});
+    ids_.assign(1, root);
+    stack_.push_back({.id = 0, .key_offset = 0, .key_length = 0, .keys_end = 0, .ids_end = 1, .max_height = unbounded, .is_record = false});
     last_key_.clear();
     have_last_key_ = false;
     nodes_ = 0;
@@ -139,14 +136,15 @@ void walker::pop() {
     stack_.pop_back();
     // Segments nest like the stack: the new top's segment ends where keys are still needed.
     keys_.resize(stack_.empty() ? 0 : stack_.back().keys_end);
+    ids_.resize(stack_.empty() ? 0 : stack_.back().ids_end);
 }
 
 std::string walker::describe_next() const {
     if (stack_.empty()) return "nothing";
     const auto& top = stack_.back();
     auto key = std::string(key_of(top));
-    if (top.is_record) return "record " + key + " (" + top.id.to_string() + ")";
-    return "MST node " + top.id.to_string() + (key.empty() ? std::string(" (the first keys of the tree)") : " (keys after " + key + ")");
+    if (top.is_record) return "record " + key + " (" + ids_[top.id].to_string() + ")";
+    return "MST node " + ids_[top.id].to_string() + (key.empty() ? std::string(" (the first keys of the tree)") : " (keys after " + key + ")");
 }
 
 std::string walker::skip() {
@@ -168,15 +166,15 @@ std::error_code walker::take_record(std::string& detail) {
 }
 
 std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::string& detail) {
+    // The node's own key and CID stay in its parent's segments, which nothing below shrinks.
     const item self = stack_.back();
-    const std::string self_key(key_of(self));
     stack_.pop_back();
     ++nodes_;
     auto fail = [&](error e, std::string why) {
-        detail = "MST node " + self.id.to_string() + ": " + why;
+        detail = "MST node " + ids_[self.id].to_string() + ": " + why;
         return make_error_code(e);
     };
-    if (self.id.codec() != cid::codec_dag_cbor) return fail(error::bad_node, "CID codec is not dag-cbor");
+    if (ids_[self.id].codec() != cid::codec_dag_cbor) return fail(error::bad_node, "CID codec is not dag-cbor");
     // {e: [entry...], l: link|null} with l optional; canonical order puts e first.
     node_reader in(bytes);
     std::uint64_t fields = 0, count = 0;
@@ -191,14 +189,20 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
     std::uint32_t prev_offset = static_cast<std::uint32_t>(keys_.size()), prev_length = 0;
     int height = -1;
     const auto first_item = stack_.size();
+    auto parse_link = [&](bool nullable, std::uint32_t& index) {
+        if (nullable && in.null()) return true;
+        index = static_cast<std::uint32_t>(ids_.size());
+        return in.link(ids_.emplace_back());
+    };
     for (std::uint64_t n = 0; n < count; ++n) {
         // An entry's keys in canonical order: k, p, t (optional), v.
         std::uint64_t entry_fields = 0, prefix = 0;
         std::span<const std::uint8_t> suffix;
-        std::optional<cid::cid> t, v;
+        constexpr std::uint32_t none = ~0u;
+        std::uint32_t t = none, v = none;
         if (!in.map(entry_fields) || (entry_fields != 3 && entry_fields != 4) || !in.key('k') || !in.bytes(suffix) ||
-            !in.key('p') || !in.uint(prefix) || (entry_fields == 4 && (!in.key('t') || !in.link_or_null(t))) ||
-            !in.key('v') || !in.link(v))
+            !in.key('p') || !in.uint(prefix) || (entry_fields == 4 && (!in.key('t') || !parse_link(true, t))) ||
+            !in.key('v') || !parse_link(false, v))
             return fail(error::bad_entry, "entry is not {k: bytes, p: int, t: link|null, v: link}");
         if (prefix > prev_length || (stack_.size() == first_item && prefix != 0))
             return fail(error::bad_entry, "prefix length " + std::to_string(prefix) + " is impossible here");
@@ -216,32 +220,37 @@ std::error_code walker::expand_node(std::span<const std::uint8_t> bytes, std::st
                                                  " in a node of height " + std::to_string(height));
         prev_offset = offset;
         prev_length = length;
-        stack_.push_back({*v, true, 0, offset, length, 0});
-        if (t) stack_.push_back({*t, false, 0, offset, length, 0});
+        stack_.push_back({.id = v, .key_offset = offset, .key_length = length, .keys_end = 0, .ids_end = 0, .max_height = 0, .is_record = true});
+        if (t != none)
+            stack_.push_back({.id = t, .key_offset = offset, .key_length = length, .keys_end = 0, .ids_end = 0, .max_height = 0, .is_record = false});
     }
-    std::optional<cid::cid> left;
-    if (fields == 2 && (!in.key('l') || !in.link_or_null(left)))
+    std::uint32_t left = ~0u;
+    if (fields == 2 && (!in.key('l') || !parse_link(true, left)))
         return fail(error::bad_node, "field 'l' is neither a link nor null (or another field is present)");
     if (!in.at_end()) return fail(error::bad_node, "bytes after the node (or not canonical DAG-CBOR)");
     if (height >= self.max_height)
         return fail(error::wrong_height, "node height " + std::to_string(height) + " is not below its parent's");
     // Children of an entry-less node can only be known to be lower than its bound.
     int child_bound = height >= 0 ? height : (self.max_height == unbounded ? unbounded : self.max_height - 1);
-    if (left) {
+    const bool has_left = left != ~0u;
+    if (has_left) {
         // The left subtree's "key before" is the parent's own.
         auto offset = static_cast<std::uint32_t>(keys_.size());
-        keys_.append(self_key);
-        stack_.push_back({*left, false, 0, offset, static_cast<std::uint32_t>(self_key.size()), 0});
+        keys_.reserve(keys_.size() + self.key_length);
+        keys_.append(keys_, self.key_offset, self.key_length);
+        stack_.push_back({.id = left, .key_offset = offset, .key_length = self.key_length, .keys_end = 0, .ids_end = 0, .max_height = 0, .is_record = false});
     }
-    auto end = static_cast<std::uint32_t>(keys_.size());
+    auto keys_end = static_cast<std::uint32_t>(keys_.size());
+    auto ids_end = static_cast<std::uint32_t>(ids_.size());
     for (auto i = first_item; i < stack_.size(); ++i) {
-        stack_[i].keys_end = end;
+        stack_[i].keys_end = keys_end;
+        stack_[i].ids_end = ids_end;
         if (!stack_[i].is_record) stack_[i].max_height = child_bound;
     }
     // Entries were pushed in key order (record, then its right subtree), and
     // the left subtree last; in-order traversal needs l, e0, t0, e1, t1...
     // l was pushed last, so it stays on top.
-    std::reverse(stack_.begin() + static_cast<std::ptrdiff_t>(first_item), stack_.end() - (left ? 1 : 0));
+    std::reverse(stack_.begin() + static_cast<std::ptrdiff_t>(first_item), stack_.end() - (has_left ? 1 : 0));
     return {};
 }
 

@@ -43,13 +43,13 @@ public:
     /// True when every node and record has been visited.
     bool done() const noexcept { return stack_.empty(); }
     /// The block the walk needs next (only when !done()).
-    const cid::cid& next_id() const noexcept { return stack_.back().id; }
+    const cid::cid& next_id() const noexcept { return ids_[stack_.back().id]; }
     /// Whether next_id() names a record (otherwise an MST node).
     bool next_is_record() const noexcept { return stack_.back().is_record; }
     /// The CID `ahead` steps after next_id() as the stack stands, or nullptr;
     /// lets the caller prefetch.
     const cid::cid* upcoming(std::size_t ahead) const noexcept {
-        return ahead < stack_.size() ? &stack_[stack_.size() - 1 - ahead].id : nullptr;
+        return ahead < stack_.size() ? &ids_[stack_[stack_.size() - 1 - ahead].id] : nullptr;
     }
     /// The key ("collection/rkey") of the record next_id() names.
     std::string_view record_key() const noexcept { return key_of(stack_.back()); }
@@ -69,13 +69,16 @@ public:
     std::uint64_t nodes_visited() const noexcept { return nodes_; }
 
 private:
+    // Small, because expanding a node pushes and reorders items: the CIDs
+    // (120 bytes each) stay where they were parsed, in ids_.
     struct item {
-        cid::cid id;
-        bool is_record;
-        int max_height;          ///< nodes: exclusive upper bound for the node's height
+        std::uint32_t id;          ///< index into ids_
         std::uint32_t key_offset;  ///< records: the key; nodes: the key before the subtree
         std::uint32_t key_length;
         std::uint32_t keys_end;    ///< end of the keys_ segment of the node this item came from
+        std::uint32_t ids_end;     ///< end of the ids_ segment of that node
+        int max_height;            ///< nodes: exclusive upper bound for the node's height
+        bool is_record;
     };
 
     std::string_view key_of(const item& i) const noexcept { return std::string_view(keys_).substr(i.key_offset, i.key_length); }
@@ -83,6 +86,7 @@ private:
 
     std::vector<item> stack_;
     std::string keys_;  ///< keys of the items on the stack, node by node (LIFO)
+    std::vector<cid::cid> ids_;  ///< CIDs of the items on the stack, in segments like keys_
     std::string last_key_;
     bool have_last_key_ = false;
     std::uint64_t nodes_ = 0;
