@@ -38,6 +38,88 @@ public:
     }
 };
 
+// Whether every byte is below 0x80. Most strings in a repo (map keys, NSIDs,
+// TIDs, dates, URIs, DIDs) are short and ASCII: check them with two
+// overlapping loads instead of a byte loop.
+inline bool all_ascii(const std::uint8_t* p, std::size_t n) noexcept {
+    if (n >= 16) {
+#if defined(__SSE2__)
+        __m128i acc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16));
+        for (std::size_t i = 0; i + 16 <= n; i += 16) acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+        return _mm_movemask_epi8(acc) == 0;
+#else
+        std::uint64_t acc = 0, word;
+        for (std::size_t i = 0; i + 8 <= n; i += 8) {
+            std::memcpy(&word, p + i, 8);
+            acc |= word;
+        }
+        std::memcpy(&word, p + n - 8, 8);
+        return ((acc | word) & 0x8080808080808080ull) == 0;
+#endif
+    }
+    if (n >= 8) {
+        std::uint64_t a, b;
+        std::memcpy(&a, p, 8);
+        std::memcpy(&b, p + n - 8, 8);
+        return ((a | b) & 0x8080808080808080ull) == 0;
+    }
+    if (n >= 4) {
+        std::uint32_t a, b;
+        std::memcpy(&a, p, 4);
+        std::memcpy(&b, p + n - 4, 4);
+        return ((a | b) & 0x80808080u) == 0;
+    }
+    unsigned acc = 0;
+    for (std::size_t i = 0; i < n; ++i) acc |= p[i];
+    return (acc & 0x80) == 0;
+}
+
+
+bool valid_utf8_slow(const std::uint8_t* p, std::size_t n) noexcept {
+    const std::uint8_t* end = p + n;
+    while (p < end) {
+        // ASCII fast path: sixteen bytes at a time, then eight.
+#if defined(__SSE2__)
+        while (end - p >= 16) {
+            __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            if (_mm_movemask_epi8(chunk) != 0) break;
+            p += 16;
+        }
+#endif
+        while (end - p >= 8) {
+            std::uint64_t chunk;
+            std::memcpy(&chunk, p, 8);
+            if (chunk & 0x8080808080808080ull) break;
+            p += 8;
+        }
+        if (p >= end) break;
+        std::uint8_t c = *p;
+        if (c < 0x80) {
+            ++p;
+            continue;
+        }
+        std::size_t n;
+        std::uint32_t cp;
+        if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
+        else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
+        else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
+        else return false;
+        if (static_cast<std::size_t>(end - p) < n) return false;
+        for (std::size_t i = 1; i < n; ++i) {
+            if ((p[i] & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        static constexpr std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_length[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        p += n;
+    }
+    return true;
+}
+
+
+// Short ASCII strings (nearly all of them) never leave the caller.
+inline bool valid_utf8(const std::uint8_t* p, std::size_t n) noexcept { return all_ascii(p, n) || valid_utf8_slow(p, n); }
+
 // Map keys are short: an inline loop beats a call into libc's memcmp.
 inline int compare_bytes(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {
     for (std::size_t i = 0; i < n; ++i)
@@ -135,7 +217,7 @@ struct parser {
             case 2:
             case 3: {
                 if (arg > static_cast<std::uint64_t>(end - p)) return fail(error::truncated, head);
-                if (major == 3 && !is_valid_utf8({p, static_cast<std::size_t>(arg)})) return fail(error::invalid_utf8, head);
+                if (major == 3 && !valid_utf8(p, static_cast<std::size_t>(arg))) return fail(error::invalid_utf8, head);
                 nodes[index].type = major == 2 ? kind::bytes : kind::string;
                 nodes[index].data = p;
                 nodes[index].size = static_cast<std::uint32_t>(arg);
@@ -159,20 +241,31 @@ struct parser {
                 nodes[index].size = static_cast<std::uint32_t>(arg);
                 const std::uint8_t* prev_key = nullptr;
                 std::uint32_t prev_len = 0;
+                if (depth + 1 > options.max_depth && arg > 0) return fail(error::too_deep, p);
                 for (std::uint64_t i = 0; i < arg; ++i) {
+                    // The key, read here rather than by item(): a text string is all it may be.
                     const std::uint8_t* key_at = p;
-                    if (p < end && (*p >> 5) != 3) return fail(error::map_key_not_string, key_at);
-                    auto key_index = static_cast<std::uint32_t>(nodes.size());
-                    if (!item(depth + 1)) return false;
-                    const node& key = nodes[key_index];
+                    if (p >= end) return fail(error::truncated, p);
+                    if ((*p >> 5) != 3) return fail(error::map_key_not_string, key_at);
+                    std::uint64_t length;
+                    if (!read_argument(key_at, *p++ & 0x1f, length)) return false;
+                    if (length > static_cast<std::uint64_t>(end - p)) return fail(error::truncated, key_at);
+                    auto key_length = static_cast<std::uint32_t>(length);
+                    if (!valid_utf8(p, key_length)) return fail(error::invalid_utf8, key_at);
                     if (prev_key) {
                         // Canonical order: shorter keys first, then bytewise.
-                        int cmp = key.size != prev_len ? (key.size < prev_len ? -1 : 1) : compare_bytes(key.data, prev_key, key.size);
+                        int cmp = key_length != prev_len ? (key_length < prev_len ? -1 : 1) : compare_bytes(p, prev_key, key_length);
                         if (cmp == 0) return fail(error::duplicate_map_key, key_at);
                         if (cmp < 0) return fail(error::map_keys_unsorted, key_at);
                     }
-                    prev_key = key.data;
-                    prev_len = key.size;
+                    node& key = nodes.emplace_back();
+                    key.type = kind::string;
+                    key.data = p;
+                    key.size = key_length;
+                    key.next = static_cast<std::uint32_t>(nodes.size());
+                    prev_key = p;
+                    prev_len = key_length;
+                    p += key_length;
                     if (!item(depth + 1)) return false;
                 }
                 nodes[index].next = static_cast<std::uint32_t>(nodes.size());
@@ -208,88 +301,7 @@ const std::error_category& error_category() noexcept {
     return instance;
 }
 
-namespace {
-
-// Whether every byte is below 0x80. Most strings in a repo (map keys, NSIDs,
-// TIDs, dates, URIs, DIDs) are short and ASCII: check them with two
-// overlapping loads instead of a byte loop.
-inline bool all_ascii(const std::uint8_t* p, std::size_t n) noexcept {
-    if (n >= 16) {
-#if defined(__SSE2__)
-        __m128i acc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16));
-        for (std::size_t i = 0; i + 16 <= n; i += 16) acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
-        return _mm_movemask_epi8(acc) == 0;
-#else
-        std::uint64_t acc = 0, word;
-        for (std::size_t i = 0; i + 8 <= n; i += 8) {
-            std::memcpy(&word, p + i, 8);
-            acc |= word;
-        }
-        std::memcpy(&word, p + n - 8, 8);
-        return ((acc | word) & 0x8080808080808080ull) == 0;
-#endif
-    }
-    if (n >= 8) {
-        std::uint64_t a, b;
-        std::memcpy(&a, p, 8);
-        std::memcpy(&b, p + n - 8, 8);
-        return ((a | b) & 0x8080808080808080ull) == 0;
-    }
-    if (n >= 4) {
-        std::uint32_t a, b;
-        std::memcpy(&a, p, 4);
-        std::memcpy(&b, p + n - 4, 4);
-        return ((a | b) & 0x80808080u) == 0;
-    }
-    unsigned acc = 0;
-    for (std::size_t i = 0; i < n; ++i) acc |= p[i];
-    return (acc & 0x80) == 0;
-}
-
-}  // namespace
-
-bool is_valid_utf8(std::span<const std::uint8_t> s) noexcept {
-    if (all_ascii(s.data(), s.size())) return true;
-    const std::uint8_t* p = s.data();
-    const std::uint8_t* end = p + s.size();
-    while (p < end) {
-        // ASCII fast path: sixteen bytes at a time, then eight.
-#if defined(__SSE2__)
-        while (end - p >= 16) {
-            __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-            if (_mm_movemask_epi8(chunk) != 0) break;
-            p += 16;
-        }
-#endif
-        while (end - p >= 8) {
-            std::uint64_t chunk;
-            std::memcpy(&chunk, p, 8);
-            if (chunk & 0x8080808080808080ull) break;
-            p += 8;
-        }
-        if (p >= end) break;
-        std::uint8_t c = *p;
-        if (c < 0x80) {
-            ++p;
-            continue;
-        }
-        std::size_t n;
-        std::uint32_t cp;
-        if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
-        else return false;
-        if (static_cast<std::size_t>(end - p) < n) return false;
-        for (std::size_t i = 1; i < n; ++i) {
-            if ((p[i] & 0xc0) != 0x80) return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        static constexpr std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_length[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        p += n;
-    }
-    return true;
-}
+bool is_valid_utf8(std::span<const std::uint8_t> s) noexcept { return valid_utf8(s.data(), s.size()); }
 
 std::error_code decode(std::span<const std::uint8_t> bytes, document& out, const decode_options& options,
                        std::size_t* error_offset) {
