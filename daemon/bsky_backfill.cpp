@@ -94,8 +94,9 @@ public:
         auto type = backfill::record_type(r.collection, r.value);
         auto sync = backfill::compute_synctimestamp(r.value["createdAt"], range_);
         uri_.assign("at://").append(did_).append("/").append(r.path);
-        auto cid = r.id.to_string();
-        backfill::record_meta meta{uri_, cid, did_, r.collection, r.rkey, type,
+        cid_.clear();
+        r.id.append_to(cid_);
+        backfill::record_meta meta{uri_, cid_, did_, r.collection, r.rkey, type,
                                    sync.value ? std::optional<std::string_view>(*sync.value) : std::nullopt, rev_};
         line_.clear();
         if (pipeline_) backfill::write_pipeline_record(r.value, meta, line_);
@@ -109,7 +110,7 @@ public:
 private:
     backfill::time_range range_;
     bool pipeline_;
-    std::string did_, rev_, line_, uri_;
+    std::string did_, rev_, line_, uri_, cid_;
 };
 
 int inspect(daemon::arg_cursor& args) {

@@ -57,8 +57,9 @@ public:
             return {};
         }
         uri_.assign("at://").append(did_).append("/").append(r.path);
-        auto cid = r.id.to_string();
-        record_meta meta{uri_, cid, did_, r.collection, r.rkey, type, std::string_view(*sync.value), rev_};
+        cid_.clear();
+        r.id.append_to(cid_);
+        record_meta meta{uri_, cid_, did_, r.collection, r.rkey, type, std::string_view(*sync.value), rev_};
         auto& open = open_[type];
         if (!lines_) open.json += open.records == 0 ? "[" : ",";
         if (params_.pipeline_format) write_pipeline_record(r.value, meta, open.json);
@@ -99,7 +100,7 @@ private:
     const pipeline_params& params_;
     std::string did_;
     bool lines_;
-    std::string rev_, uri_;
+    std::string rev_, uri_, cid_;
     std::map<std::string, batch> open_;
 };
 

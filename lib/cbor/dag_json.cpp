@@ -2,35 +2,61 @@
 
 #include "cid/multibase.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <cstdio>
 
 namespace bsky::cbor {
 
+namespace {
+// True when any of the 8 bytes of `w` is a control character, '"' or '\\'.
+// (x - 0x01..) & ~x & 0x80.. flags a zero byte (SWAR); false alarms only
+// follow a real hit, and a hit just sends the 8 bytes to the byte loop.
+inline bool needs_escape(std::uint64_t w) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    std::uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & high;
+}
+}  // namespace
+
 void write_json_string(std::string_view s, std::string& out) {
     static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
+    const char* d = s.data();
+    const std::size_t n = s.size();
     std::size_t run = 0;  // start of the pending run of bytes that need no escaping
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(s.data() + run, i - run);
-        run = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default:
-                out += "\\u00";
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 15]);
+    std::size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, d + i, 8);
+            if (!needs_escape(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        for (std::size_t end = std::min(n, i + 8); i < end; ++i) {
+            auto c = static_cast<unsigned char>(d[i]);
+            if (c >= 0x20 && c != '"' && c != '\\') continue;
+            out.append(d + run, i - run);
+            run = i + 1;
+            switch (c) {
+                case '"': out += "\\\""; break;
+                case '\\': out += "\\\\"; break;
+                case '\n': out += "\\n"; break;
+                case '\r': out += "\\r"; break;
+                case '\t': out += "\\t"; break;
+                case '\b': out += "\\b"; break;
+                case '\f': out += "\\f"; break;
+                default:
+                    out += "\\u00";
+                    out.push_back(hex[c >> 4]);
+                    out.push_back(hex[c & 15]);
+            }
         }
     }
-    out.append(s.data() + run, s.size() - run);
+    out.append(d + run, n - run);
     out.push_back('"');
 }
 
@@ -72,8 +98,7 @@ void write_dag_json(value_ref v, std::string& out) {
             return;
         case kind::link: {
             out += "{\"$link\":\"";
-            auto c = cid::cid::from_bytes({n.data, n.size});
-            out += c ? c->to_string() : std::string{};
+            if (cid::cid c; cid::cid::parse({n.data, n.size}, c)) c.append_to(out);
             out += "\"}";
             return;
         }

@@ -74,7 +74,6 @@ inline bool all_ascii(const std::uint8_t* p, std::size_t n) noexcept {
     return (acc & 0x80) == 0;
 }
 
-
 bool valid_utf8_slow(const std::uint8_t* p, std::size_t n) noexcept {
     const std::uint8_t* end = p + n;
     while (p < end) {
@@ -98,24 +97,23 @@ bool valid_utf8_slow(const std::uint8_t* p, std::size_t n) noexcept {
             ++p;
             continue;
         }
-        std::size_t n;
+        std::size_t width;
         std::uint32_t cp;
-        if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; }
+        if ((c & 0xe0) == 0xc0) { width = 2; cp = c & 0x1f; }
+        else if ((c & 0xf0) == 0xe0) { width = 3; cp = c & 0x0f; }
+        else if ((c & 0xf8) == 0xf0) { width = 4; cp = c & 0x07; }
         else return false;
-        if (static_cast<std::size_t>(end - p) < n) return false;
-        for (std::size_t i = 1; i < n; ++i) {
+        if (static_cast<std::size_t>(end - p) < width) return false;
+        for (std::size_t i = 1; i < width; ++i) {
             if ((p[i] & 0xc0) != 0x80) return false;
             cp = (cp << 6) | (p[i] & 0x3f);
         }
         static constexpr std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_for_length[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        p += n;
+        if (cp < min_for_length[width] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        p += width;
     }
     return true;
 }
-
 
 // Short ASCII strings (nearly all of them) never leave the caller.
 inline bool valid_utf8(const std::uint8_t* p, std::size_t n) noexcept { return all_ascii(p, n) || valid_utf8_slow(p, n); }

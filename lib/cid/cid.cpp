@@ -125,8 +125,18 @@ bool cid::is_atproto_blessed() const noexcept {
 }
 
 std::string cid::to_string() const {
-    if (version_ == 0) return base58btc_encode(bytes());
-    return "b" + base32_encode(bytes());
+    std::string out;
+    append_to(out);
+    return out;
+}
+
+void cid::append_to(std::string& out) const {
+    if (version_ == 0) {
+        out += base58btc_encode(bytes());
+        return;
+    }
+    out.push_back('b');
+    base32_append(bytes(), out);
 }
 
 bool operator<(const cid& a, const cid& b) noexcept {

@@ -49,6 +49,8 @@ public:
 
     /// Base32 "b…" for v1, base58btc "Qm…" for v0.
     std::string to_string() const;
+    /// The same, appended to `out`.
+    void append_to(std::string& out) const;
 
     friend bool operator==(const cid& a, const cid& b) noexcept {
         return a.size_ == b.size_ && std::memcmp(a.bytes_.data(), b.bytes_.data(), a.size_) == 0;

@@ -27,19 +27,32 @@ constexpr auto b64_table = [] {
 
 std::string base32_encode(std::span<const std::uint8_t> bytes) {
     std::string out;
-    out.reserve((bytes.size() * 8 + 4) / 5);
+    base32_append(bytes, out);
+    return out;
+}
+
+void base32_append(std::span<const std::uint8_t> bytes, std::string& out) {
+    const std::size_t start = out.size();
+    out.resize(start + (bytes.size() * 8 + 4) / 5);
+    char* p = out.data() + start;
+    const std::uint8_t* in = bytes.data();
+    std::size_t left = bytes.size();
+    for (; left >= 5; left -= 5, in += 5) {  // 5 bytes make 8 symbols
+        std::uint64_t group = (std::uint64_t{in[0]} << 32) | (std::uint64_t{in[1]} << 24) | (std::uint64_t{in[2]} << 16) |
+                              (std::uint64_t{in[3]} << 8) | std::uint64_t{in[4]};
+        for (int shift = 35; shift >= 0; shift -= 5) *p++ = b32_alphabet[(group >> shift) & 31];
+    }
     std::uint32_t buffer = 0;
     int bits = 0;
-    for (auto b : bytes) {
-        buffer = (buffer << 8) | b;
+    for (; left > 0; --left, ++in) {
+        buffer = (buffer << 8) | *in;
         bits += 8;
         while (bits >= 5) {
-            out.push_back(b32_alphabet[(buffer >> (bits - 5)) & 31]);
+            *p++ = b32_alphabet[(buffer >> (bits - 5)) & 31];
             bits -= 5;
         }
     }
-    if (bits > 0) out.push_back(b32_alphabet[(buffer << (5 - bits)) & 31]);
-    return out;
+    if (bits > 0) *p++ = b32_alphabet[(buffer << (5 - bits)) & 31];
 }
 
 std::optional<std::vector<std::uint8_t>> base32_decode(std::string_view text) {

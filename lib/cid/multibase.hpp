@@ -11,6 +11,8 @@
 namespace bsky::cid {
 
 std::string base32_encode(std::span<const std::uint8_t> bytes);
+/// Appends the encoding to `out` (no temporary: CIDs are written per record).
+void base32_append(std::span<const std::uint8_t> bytes, std::string& out);
 std::optional<std::vector<std::uint8_t>> base32_decode(std::string_view text);
 
 std::string base58btc_encode(std::span<const std::uint8_t> bytes);

@@ -2,7 +2,6 @@
 
 #include "syntax/syntax.hpp"
 
-#include <cstdio>
 
 namespace bsky::syntax {
 
@@ -163,12 +162,22 @@ std::string format_pipeline_timestamp(seconds_utc t) {
     auto days = floor<std::chrono::days>(t);
     year_month_day ymd{days};
     hh_mm_ss hms{t - days};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u-%02d:%02d:%02d", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
+    // One per exported record: fixed-width digits, not snprintf. Years stay
+    // below 10000 except one: the month after December 9999 (the default
+    // synctimestamp), printed with its fifth digit as %04d would.
+    auto y = static_cast<unsigned>(static_cast<int>(ymd.year()));
+    std::size_t o = y >= 10000 ? 1 : 0;
+    std::string out = o ? "00000-00-00-00:00:00" : "0000-00-00-00:00:00";
+    auto put = [&out](std::size_t at, unsigned value, std::size_t width) {
+        for (std::size_t i = width; i-- > 0; value /= 10) out[at + i] = static_cast<char>('0' + value % 10);
+    };
+    put(0, y, 4 + o);
+    put(o + 5, static_cast<unsigned>(ymd.month()), 2);
+    put(o + 8, static_cast<unsigned>(ymd.day()), 2);
+    put(o + 11, static_cast<unsigned>(hms.hours().count()), 2);
+    put(o + 14, static_cast<unsigned>(hms.minutes().count()), 2);
+    put(o + 17, static_cast<unsigned>(hms.seconds().count()), 2);
+    return out;
 }
 
 }  // namespace bsky::syntax

@@ -200,4 +200,22 @@ TEST(DagJson, EscapesAndSpecialForms) {
               "\"d\":{\"$link\":\"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm\"}}");
 }
 
+// The escaper scans 8 bytes at a time: put each character that needs (or
+// nearly needs) escaping at every offset of strings around that width, and
+// let an independent JSON parser read the result back.
+TEST(DagJson, EscapesAtEveryOffsetOfTheWordScan) {
+    const std::string specials[] = {"\"", "\\", "\n", "\x01", "\x1f", " ", "!", "#", "[", "]", "\x7f", "\xc3\xa9"};
+    for (std::size_t length = 0; length <= 24; ++length) {
+        for (std::size_t at = 0; at <= length; ++at) {
+            for (const auto& special : specials) {
+                std::string text(length, 'x');
+                text.insert(at, special);
+                std::string json;
+                cbor::write_json_string(text, json);
+                EXPECT_EQ(boost::json::parse(json).as_string(), text) << json;
+            }
+        }
+    }
+}
+
 }  // namespace

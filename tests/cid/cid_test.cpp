@@ -49,6 +49,22 @@ TEST(Multibase, KnownVectors) {
     EXPECT_FALSE(base64_decode("a"));
 }
 
+// RFC 4648 §10, lower case without padding: every tail length after the
+// 5-byte groups.
+TEST(Multibase, Base32Rfc4648VectorsAndAppend) {
+    const std::pair<std::string, std::string> vectors[] = {{"", ""},           {"f", "my"},           {"fo", "mzxq"},
+                                                           {"foo", "mzxw6"},   {"foob", "mzxw6yq"},   {"fooba", "mzxw6ytb"},
+                                                           {"foobar", "mzxw6ytboi"}};
+    for (const auto& [plain, encoded] : vectors) {
+        std::vector<std::uint8_t> bytes(plain.begin(), plain.end());
+        EXPECT_EQ(base32_encode(bytes), encoded) << plain;
+        std::string out = "prefix:";
+        base32_append(bytes, out);
+        EXPECT_EQ(out, "prefix:" + encoded);
+        EXPECT_EQ(*base32_decode(encoded), bytes);
+    }
+}
+
 TEST(Cid, ParsesAndPrintsAtprotoCids) {
     auto c = cid::from_string("bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm");
     ASSERT_TRUE(c);

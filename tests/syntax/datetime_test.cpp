@@ -77,4 +77,16 @@ TEST(PipelineTimestamp, RoundTrips) {
     EXPECT_FALSE(parse_pipeline_timestamp("2024-09-27-00:00:00 "));
 }
 
+TEST(PipelineTimestamp, FormatsEveryFieldAndTheYearEnds) {
+    for (std::string_view text : {"0000-01-01-00:00:00", "0007-03-04-05:06:07", "1999-12-31-23:59:59", "9999-12-31-23:59:59"}) {
+        auto t = parse_pipeline_timestamp(text);
+        ASSERT_TRUE(t) << text;
+        EXPECT_EQ(format_pipeline_timestamp(*t), text);
+    }
+    // The default synctimestamp of a late December 9999 record is in year 10000.
+    auto last = parse_pipeline_timestamp("9999-12-31-23:59:59");
+    ASSERT_TRUE(last);
+    EXPECT_EQ(format_pipeline_timestamp(*last + std::chrono::seconds(1)), "10000-01-01-00:00:00");
+}
+
 }  // namespace
