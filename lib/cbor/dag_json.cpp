@@ -22,11 +22,26 @@ inline bool needs_escape(std::uint64_t w) noexcept {
 
 void write_json_string(std::string_view s, std::string& out) {
     static constexpr char hex[] = "0123456789abcdef";
-    out.push_back('"');
     const char* d = s.data();
     const std::size_t n = s.size();
-    std::size_t run = 0;  // start of the pending run of bytes that need no escaping
     std::size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, d + i, 8);
+        if (needs_escape(w)) break;
+    }
+    while (i < n && static_cast<unsigned char>(d[i]) >= 0x20 && d[i] != '"' && d[i] != '\\') ++i;
+    if (i == n) {  // nothing to escape (nearly every string): one copy
+        const std::size_t start = out.size();
+        out.resize(start + n + 2);
+        char* p = out.data() + start;
+        p[0] = '"';
+        if (n) std::memcpy(p + 1, d, n);
+        p[n + 1] = '"';
+        return;
+    }
+    out.push_back('"');
+    std::size_t run = 0;  // start of the pending run of bytes that need no escaping
     while (i < n) {
         if (n - i >= 8) {
             std::uint64_t w;
