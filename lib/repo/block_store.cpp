@@ -1,11 +1,13 @@
 #include "repo/block_store.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -13,28 +15,43 @@ namespace bsky::repo {
 
 namespace {
 constexpr std::uint64_t length_mask = (1ull << 24) - 1;
-constexpr std::size_t default_chunk = 1 << 20;
+constexpr std::size_t default_chunk = 1 << 21;
+
+// Chunks are aligned to 2 MiB and offered to transparent huge pages (a hint,
+// ignored where THP is off): one fault per chunk instead of 512.
+constexpr std::size_t huge_page = 1 << 21;
+std::uint8_t* allocate_chunk(std::size_t size) {
+    void* p = size % huge_page == 0 ? std::aligned_alloc(huge_page, size) : std::malloc(size);
+    if (!p) throw std::bad_alloc();
+    if (size % huge_page == 0) ::madvise(p, size, MADV_HUGEPAGE);
+    return static_cast<std::uint8_t*>(p);
+}
 
 // Fresh pages cost a fault and a kernel memset each; a backfill reads one repo
 // after another, so chunks are kept for the next store (up to a bound).
 class chunk_pool {
 public:
-    std::unique_ptr<std::uint8_t[]> acquire() {
+    ~chunk_pool() {
+        for (auto* chunk : free_) std::free(chunk);
+    }
+    std::uint8_t* acquire() {
         std::lock_guard lock(mutex_);
-        if (free_.empty()) return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[default_chunk]);
-        auto chunk = std::move(free_.back());
+        if (free_.empty()) return allocate_chunk(default_chunk);
+        auto* chunk = free_.back();
         free_.pop_back();
         return chunk;
     }
-    void release(std::unique_ptr<std::uint8_t[]> chunk) {
+    /// Keeps `chunk` or frees it.
+    void release(std::uint8_t* chunk) {
         std::lock_guard lock(mutex_);
-        if (free_.size() < max_free) free_.push_back(std::move(chunk));
+        if (free_.size() < max_free) free_.push_back(chunk);
+        else std::free(chunk);
     }
 
 private:
-    static constexpr std::size_t max_free = 64;  // 64 MiB kept at most
+    static constexpr std::size_t max_free = 32;  // 64 MiB kept at most
     std::mutex mutex_;
-    std::vector<std::unique_ptr<std::uint8_t[]>> free_;
+    std::vector<std::uint8_t*> free_;
 };
 
 chunk_pool& pool() {
@@ -78,8 +95,10 @@ block_store::block_store(std::uint64_t memory_limit, std::filesystem::path spill
 block_store::~block_store() {
     if (spill_fd_ >= 0) ::close(spill_fd_);
     for (std::size_t i = 0; i < chunks_.size(); ++i)
-        if (chunk_sizes_[i] == default_chunk) pool().release(std::move(chunks_[i]));
+        if (chunk_sizes_[i] == default_chunk) pool().release(chunks_[i].release());
 }
+
+void block_store::chunk_free::operator()(std::uint8_t* p) const noexcept { std::free(p); }
 
 block_store::key block_store::key_of(const cid::cid& id) noexcept {
     auto d = id.digest();
@@ -202,7 +221,7 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
     if (in_memory) {
         if (chunks_.empty() || chunk_used_ + entry > chunk_size_) {
             chunk_size_ = std::max(default_chunk, entry);
-            chunks_.push_back(chunk_size_ == default_chunk ? pool().acquire() : std::unique_ptr<std::uint8_t[]>(new std::uint8_t[chunk_size_]));
+            chunks_.emplace_back(chunk_size_ == default_chunk ? pool().acquire() : allocate_chunk(chunk_size_));
             chunk_sizes_.push_back(chunk_size_);
             chunk_used_ = 0;
         }

@@ -75,7 +75,11 @@ private:
     mutable std::uint64_t peek_location_ = ~0ull;
     mutable std::size_t peek_size_ = 0;
     mutable std::error_code io_error_;
-    std::vector<std::unique_ptr<std::uint8_t[]>> chunks_;
+    struct chunk_free {
+        void operator()(std::uint8_t* p) const noexcept;
+    };
+    using chunk_ptr = std::unique_ptr<std::uint8_t[], chunk_free>;
+    std::vector<chunk_ptr> chunks_;
     std::vector<std::size_t> chunk_sizes_;
     std::size_t chunk_used_ = 0;
     std::size_t chunk_size_ = 0;
