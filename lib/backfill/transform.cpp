@@ -84,34 +84,38 @@ void write_pipeline_record(cbor::value_ref value, const record_meta& meta, std::
         write_key("tags", first, out);
         write_joined(value["tags"], out);
     }
-    write_key("record_type", first, out);
+    out += first ? "\"record_type\":" : ",\"record_type\":";
     cbor::write_json_string(meta.record_type, out);
-    write_key("synctimestamp", first, out);
+    out += ",\"synctimestamp\":";
     write_optional_string(meta.synctimestamp, out);
-    write_key("uri", first, out);
+    out += ",\"uri\":";
     cbor::write_json_string(meta.uri, out);
-    write_key("cid", first, out);
+    out += ",\"cid\":";
     cbor::write_json_string(meta.cid, out);
-    write_key("author", first, out);
+    out += ",\"author\":";
     cbor::write_json_string(meta.author, out);
     out.push_back('}');
 }
 
 void write_raw_record(cbor::value_ref value, const record_meta& meta, std::string& out) {
-    const std::pair<std::string_view, std::string_view> fields[] = {
-        {"uri", meta.uri}, {"cid", meta.cid}, {"author", meta.author}, {"collection", meta.collection},
-        {"rkey", meta.rkey}, {"record_type", meta.record_type}};
-    out.push_back('{');
-    bool first = true;
-    for (const auto& [key, text] : fields) {
-        write_key(key, first, out);
-        cbor::write_json_string(text, out);
-    }
-    write_key("synctimestamp", first, out);
+    // The field names are fixed and need no escaping: written as literals.
+    out += "{\"uri\":";
+    cbor::write_json_string(meta.uri, out);
+    out += ",\"cid\":";
+    cbor::write_json_string(meta.cid, out);
+    out += ",\"author\":";
+    cbor::write_json_string(meta.author, out);
+    out += ",\"collection\":";
+    cbor::write_json_string(meta.collection, out);
+    out += ",\"rkey\":";
+    cbor::write_json_string(meta.rkey, out);
+    out += ",\"record_type\":";
+    cbor::write_json_string(meta.record_type, out);
+    out += ",\"synctimestamp\":";
     write_optional_string(meta.synctimestamp, out);
-    write_key("rev", first, out);
+    out += ",\"rev\":";
     cbor::write_json_string(meta.rev, out);
-    write_key("record", first, out);
+    out += ",\"record\":";
     cbor::write_dag_json(value, out);
     out.push_back('}');
 }

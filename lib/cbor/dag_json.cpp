@@ -3,6 +3,7 @@
 #include "cid/multibase.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <cstdio>
@@ -10,7 +11,15 @@
 namespace bsky::cbor {
 
 namespace {
-// True when any of the 8 bytes of `w` is a control character, '"' or '\\'.
+// The bytes JSON strings must escape: control characters, '"' and '\\'.
+constexpr auto escaped = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 0x20; ++c) table[c] = true;
+    table['"'] = table['\\'] = true;
+    return table;
+}();
+
+// True when any of the 8 bytes of `w` is one of those.
 // (x - 0x01..) & ~x & 0x80.. flags a zero byte (SWAR); false alarms only
 // follow a real hit, and a hit just sends the 8 bytes to the byte loop.
 inline bool needs_escape(std::uint64_t w) noexcept {
@@ -30,7 +39,12 @@ void write_json_string(std::string_view s, std::string& out) {
         std::memcpy(&w, d + i, 8);
         if (needs_escape(w)) break;
     }
-    while (i < n && static_cast<unsigned char>(d[i]) >= 0x20 && d[i] != '"' && d[i] != '\\') ++i;
+    if (i < n && n >= 8 && n - i < 8) {  // the tail, as the last 8 bytes (some read twice)
+        std::uint64_t w;
+        std::memcpy(&w, d + n - 8, 8);
+        if (!needs_escape(w)) i = n;
+    }
+    while (i < n && !escaped[static_cast<unsigned char>(d[i])]) ++i;
     if (i == n) {  // nothing to escape (nearly every string): one copy
         const std::size_t start = out.size();
         out.resize(start + n + 2);
@@ -53,7 +67,7 @@ void write_json_string(std::string_view s, std::string& out) {
         }
         for (std::size_t end = std::min(n, i + 8); i < end; ++i) {
             auto c = static_cast<unsigned char>(d[i]);
-            if (c >= 0x20 && c != '"' && c != '\\') continue;
+            if (!escaped[c]) continue;
             out.append(d + run, i - run);
             run = i + 1;
             switch (c) {
