@@ -69,6 +69,9 @@ constexpr std::size_t header_bytes = 20;  // 16 bytes of digest, 4 of length
 constexpr std::size_t max_slots = std::size_t{1} << 27;
 constexpr std::size_t max_chunks = 1 << 12;  // chunk << 24 | offset fits the 36 location bits
 constexpr std::size_t peek_bytes = 1024;     // a spilled header and most blocks in one read
+// Spilled blocks are appended through a buffer: one write per MiB, not one
+// per 250-byte block (a syscall each, most of a spilling repo's kernel time).
+constexpr std::size_t spill_buffer_bytes = 1 << 20;
 
 std::uint64_t home_bits(std::uint64_t k0) noexcept { return k0 & fragment_mask; }
 
@@ -80,6 +83,26 @@ bool read_at(int fd, std::uint8_t* out, std::size_t n, std::uint64_t offset, std
         if (r < 0) return false;
         if (r == 0) break;
         got += static_cast<std::size_t>(r);
+    }
+    return true;
+}
+
+/// Writes all of `parts` at `offset`, resuming after short writes.
+bool write_at(int fd, struct iovec* parts, int count, std::uint64_t offset, std::error_code& ec) noexcept {
+    while (count > 0) {
+        auto n = ::pwritev(fd, parts, count, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            ec = std::error_code(errno, std::generic_category());
+            return false;
+        }
+        offset += static_cast<std::uint64_t>(n);
+        auto done = static_cast<std::size_t>(n);
+        for (; count > 0 && done >= parts->iov_len; ++parts, --count) done -= parts->iov_len;
+        if (count > 0) {
+            parts->iov_base = static_cast<std::uint8_t*>(parts->iov_base) + done;
+            parts->iov_len -= done;
+        }
     }
     return true;
 }
@@ -121,7 +144,7 @@ bool block_store::matches(slot s, const key& k, found& out) const noexcept {
     if (s & spilled_flag) {
         if (peek_location_ != location) {
             peek_.resize(peek_bytes);
-            bool read = read_at(spill_fd_, peek_.data(), peek_bytes, location, peek_size_);
+            bool read = read_spilled(peek_.data(), peek_bytes, location, peek_size_);
             if (!read || peek_size_ < header_bytes) {
                 io_error_ = read ? std::make_error_code(std::errc::io_error) : std::error_code(errno, std::generic_category());
                 peek_location_ = ~0ull;
@@ -251,29 +274,47 @@ bool block_store::put(const cid::cid& id, std::span<const std::uint8_t> bytes, s
             ec = std::make_error_code(std::errc::file_too_large);
             return false;
         }
-        struct iovec parts[2] = {{header, header_bytes}, {const_cast<std::uint8_t*>(bytes.data()), bytes.size()}};
-        std::size_t done = 0;
-        while (done < entry) {
-            // Header and bytes in one call; a short write resumes wherever it stopped.
-            ssize_t n;
-            if (done < header_bytes) {
-                parts[0] = {header + done, header_bytes - done};
-                n = ::pwritev(spill_fd_, parts, 2, static_cast<off_t>(location + done));
-            } else {
-                n = ::pwrite(spill_fd_, bytes.data() + (done - header_bytes), entry - done, static_cast<off_t>(location + done));
-            }
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                ec = std::error_code(errno, std::generic_category());
-                return false;
-            }
-            done += static_cast<std::size_t>(n);
+        if (spill_buffer_.size() + entry > spill_buffer_bytes && !flush_spill(ec)) return false;
+        if (entry > spill_buffer_bytes) {  // a block bigger than the buffer goes straight to the file
+            struct iovec parts[2] = {{header, header_bytes}, {const_cast<std::uint8_t*>(bytes.data()), bytes.size()}};
+            if (!write_at(spill_fd_, parts, 2, location, ec)) return false;
+            spill_flushed_ += entry;
+        } else {
+            if (spill_buffer_.capacity() == 0) spill_buffer_.reserve(spill_buffer_bytes);
+            spill_buffer_.insert(spill_buffer_.end(), header, header + header_bytes);
+            spill_buffer_.insert(spill_buffer_.end(), bytes.begin(), bytes.end());
         }
         spilled_bytes_ += entry;
         location |= spilled_flag;
     }
     slots_[i] = (home_bits(k.k0) << fragment_shift) | (location & spilled_flag) | ((location & location_mask) + 1);
     ++count_;
+    return true;
+}
+
+bool block_store::flush_spill(std::error_code& ec) {
+    if (spill_buffer_.empty()) return true;
+    struct iovec part = {spill_buffer_.data(), spill_buffer_.size()};
+    if (!write_at(spill_fd_, &part, 1, spill_flushed_, ec)) return false;  // the buffer stays readable
+    spill_flushed_ += spill_buffer_.size();
+    spill_buffer_.clear();
+    return true;
+}
+
+bool block_store::read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t offset, std::size_t& got) const noexcept {
+    got = 0;
+    if (offset < spill_flushed_) {
+        auto from_file = static_cast<std::size_t>(std::min<std::uint64_t>(n, spill_flushed_ - offset));
+        if (!read_at(spill_fd_, out, from_file, offset, got)) return false;
+        if (got < from_file) return true;  // the file is shorter than it should be: the caller sees a short read
+    }
+    std::uint64_t at = offset + got;
+    if (got < n && at - spill_flushed_ < spill_buffer_.size()) {
+        auto in_buffer = static_cast<std::size_t>(at - spill_flushed_);
+        std::size_t take = std::min(n - got, spill_buffer_.size() - in_buffer);
+        std::memcpy(out + got, spill_buffer_.data() + in_buffer, take);
+        got += take;
+    }
     return true;
 }
 
@@ -297,7 +338,7 @@ bool block_store::get(const cid::cid& id, std::span<const std::uint8_t>& bytes, 
     std::memcpy(scratch.data(), peek_.data() + header_bytes, have);
     if (have < f.length) {
         std::size_t got = 0;
-        bool read = read_at(spill_fd_, scratch.data() + have, f.length - have, f.location + header_bytes + have, got);
+        bool read = read_spilled(scratch.data() + have, f.length - have, f.location + header_bytes + have, got);
         if (!read || got != f.length - have) {
             ec = read ? std::make_error_code(std::errc::io_error) : std::error_code(errno, std::generic_category());
             return true;

@@ -66,6 +66,10 @@ private:
     bool find(const key& k, found& out) const noexcept;
     const std::uint8_t* memory_at(std::uint64_t location) const noexcept;
     void grow();
+    /// Writes the spill buffer to the file; on failure it stays, still readable.
+    bool flush_spill(std::error_code& ec);
+    /// Reads spilled bytes from the file or, past what was flushed, the buffer.
+    bool read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t offset, std::size_t& got) const noexcept;
 
     std::uint64_t memory_limit_;
     std::filesystem::path spill_dir_;
@@ -84,7 +88,9 @@ private:
     std::size_t chunk_used_ = 0;
     std::size_t chunk_size_ = 0;
     std::uint64_t memory_bytes_ = 0;
-    std::uint64_t spilled_bytes_ = 0;
+    std::uint64_t spilled_bytes_ = 0;  ///< flushed to the file, plus buffered
+    std::uint64_t spill_flushed_ = 0;
+    std::vector<std::uint8_t> spill_buffer_;
     int spill_fd_ = -1;
 };
 
