@@ -97,7 +97,7 @@ public:
         cid_.clear();
         r.id.append_to(cid_);
         backfill::record_meta meta{uri_, cid_, did_, r.collection, r.rkey, type,
-                                   sync.value ? std::optional<std::string_view>(*sync.value) : std::nullopt, rev_};
+                                   sync.value ? std::optional<std::string_view>(sync.value->view()) : std::nullopt, rev_};
         line_.clear();
         if (pipeline_) backfill::write_pipeline_record(r.value, meta, line_);
         else backfill::write_raw_record(r.value, meta, line_);

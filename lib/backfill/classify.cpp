@@ -38,7 +38,7 @@ synctime compute_synctimestamp(cbor::value_ref created_at, const time_range& ran
         return out;
     }
     out.in_range = range.contains(*parsed);
-    out.value = syntax::format_pipeline_timestamp(out.in_range ? *parsed : default_synctimestamp(*parsed));
+    out.value = syntax::pipeline_timestamp_of(out.in_range ? *parsed : default_synctimestamp(*parsed));
     return out;
 }
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "cbor/value.hpp"
+#include "syntax/datetime.hpp"
 
 namespace bsky::backfill {
 
@@ -26,7 +27,7 @@ struct time_range {
 std::chrono::sys_seconds default_synctimestamp(std::chrono::sys_seconds created) noexcept;
 
 struct synctime {
-    std::optional<std::string> value;  ///< pipeline format; nullopt when createdAt is unusable
+    std::optional<syntax::pipeline_timestamp_text> value;  ///< pipeline format; nullopt when createdAt is unusable
     bool in_range = false;
     std::string invalid_reason;        ///< set when value is nullopt
 };

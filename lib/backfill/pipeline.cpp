@@ -59,7 +59,7 @@ public:
         uri_.assign("at://").append(did_).append("/").append(r.path);
         cid_.clear();
         r.id.append_to(cid_);
-        record_meta meta{uri_, cid_, did_, r.collection, r.rkey, type, std::string_view(*sync.value), rev_};
+        record_meta meta{uri_, cid_, did_, r.collection, r.rkey, type, sync.value->view(), rev_};
         auto& open = open_[type];
         if (!lines_) open.json += open.records == 0 ? "[" : ",";
         if (params_.pipeline_format) write_pipeline_record(r.value, meta, open.json);

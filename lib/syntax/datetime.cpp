@@ -158,20 +158,24 @@ std::optional<seconds_utc> parse_pipeline_timestamp(std::string_view s) noexcept
     return to_utc(f);
 }
 
-std::string format_pipeline_timestamp(seconds_utc t) {
+pipeline_timestamp_text pipeline_timestamp_of(seconds_utc t) noexcept {
     auto days = floor<std::chrono::days>(t);
     year_month_day ymd{days};
     hh_mm_ss hms{t - days};
-    // One per exported record: fixed-width digits, not snprintf. Years stay
-    // below 10000 except one: the month after December 9999 (the default
-    // synctimestamp), printed with its fifth digit as %04d would.
+    // Fixed-width digits, not snprintf. Years stay below 10000 except one:
+    // the month after December 9999 (a default synctimestamp), printed with
+    // its fifth digit as %04d would.
     auto y = static_cast<unsigned>(static_cast<int>(ymd.year()));
     std::size_t o = y >= 10000 ? 1 : 0;
-    std::string out = o ? "00000-00-00-00:00:00" : "0000-00-00-00:00:00";
-    auto put = [&out](std::size_t at, unsigned value, std::size_t width) {
-        for (std::size_t i = width; i-- > 0; value /= 10) out[at + i] = static_cast<char>('0' + value % 10);
+    pipeline_timestamp_text out;
+    out.size = static_cast<std::uint8_t>(19 + o);
+    char* text = out.chars.data();
+    auto put = [text](std::size_t at, unsigned value, std::size_t width) {
+        for (std::size_t i = width; i-- > 0; value /= 10) text[at + i] = static_cast<char>('0' + value % 10);
     };
     put(0, y, 4 + o);
+    text[o + 4] = text[o + 7] = text[o + 10] = '-';
+    text[o + 13] = text[o + 16] = ':';
     put(o + 5, static_cast<unsigned>(ymd.month()), 2);
     put(o + 8, static_cast<unsigned>(ymd.day()), 2);
     put(o + 11, static_cast<unsigned>(hms.hours().count()), 2);
@@ -179,5 +183,7 @@ std::string format_pipeline_timestamp(seconds_utc t) {
     put(o + 17, static_cast<unsigned>(hms.seconds().count()), 2);
     return out;
 }
+
+std::string format_pipeline_timestamp(seconds_utc t) { return std::string(pipeline_timestamp_of(t).view()); }
 
 }  // namespace bsky::syntax

@@ -27,7 +27,7 @@ std::string sync_of(const char* created_at, const char* start = "2024-09-27-00:0
     auto d = from_json((std::string("{\"createdAt\":\"") + created_at + "\"}").c_str());
     backfill::time_range range{*syntax::parse_pipeline_timestamp(start), *syntax::parse_pipeline_timestamp(end)};
     auto s = backfill::compute_synctimestamp(d->doc.root()["createdAt"], range);
-    return s.value ? *s.value : "invalid: " + s.invalid_reason;
+    return s.value ? std::string(s.value->view()) : "invalid: " + s.invalid_reason;
 }
 
 TEST(IdentifyRecordType, LastSegmentOfType) {
