@@ -69,6 +69,8 @@ constexpr std::size_t header_bytes = 20;  // 16 bytes of digest, 4 of length
 constexpr std::size_t max_slots = std::size_t{1} << 27;
 constexpr std::size_t max_chunks = 1 << 12;  // chunk << 24 | offset fits the 36 location bits
 constexpr std::size_t peek_bytes = 1024;     // a spilled header and most blocks in one read
+constexpr std::size_t window_bytes = 64 << 10;  // a read-back window, for runs of nearby spilled blocks
+constexpr std::size_t useful_window_hits = 8;   // fewer, and the window cost more than the reads it saved
 // Spilled blocks are appended through a buffer: one write per MiB, not one
 // per 250-byte block (a syscall each, most of a spilling repo's kernel time).
 constexpr std::size_t spill_buffer_bytes = 1 << 20;
@@ -142,17 +144,9 @@ bool block_store::matches(slot s, const key& k, found& out) const noexcept {
     std::uint64_t location = (s & location_mask) - 1;
     const std::uint8_t* header;
     if (s & spilled_flag) {
-        if (peek_location_ != location) {
-            peek_.resize(peek_bytes);
-            bool read = read_spilled(peek_.data(), peek_bytes, location, peek_size_);
-            if (!read || peek_size_ < header_bytes) {
-                io_error_ = read ? std::make_error_code(std::errc::io_error) : std::error_code(errno, std::generic_category());
-                peek_location_ = ~0ull;
-                return false;
-            }
-            peek_location_ = location;
-        }
-        header = peek_.data();
+        std::size_t available = 0;
+        header = spilled_at(location, available);
+        if (!header) return false;
     } else {
         header = memory_at(location);
     }
@@ -305,6 +299,7 @@ bool block_store::read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t o
     got = 0;
     if (offset < spill_flushed_) {
         auto from_file = static_cast<std::size_t>(std::min<std::uint64_t>(n, spill_flushed_ - offset));
+        ++spill_file_reads_;
         if (!read_at(spill_fd_, out, from_file, offset, got)) return false;
         if (got < from_file) return true;  // the file is shorter than it should be: the caller sees a short read
     }
@@ -316,6 +311,47 @@ bool block_store::read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t o
         got += take;
     }
     return true;
+}
+
+// A walk of a real repo reads spilled blocks in runs, mostly backwards:
+// getRepo sends the newest blocks first, and TID record keys run oldest
+// first. So a miss near the previous miss loads a 64 KiB window ending just
+// past the block (starting at it, when reading forwards); a far miss reads
+// one block's worth. Nearby but scattered reads (blocks of one large commit)
+// would waste big windows: each wasted one doubles how many nearby misses
+// read small before the next try.
+const std::uint8_t* block_store::spilled_at(std::uint64_t location, std::size_t& available) const noexcept {
+    if (location >= window_start_ && location + header_bytes <= window_start_ + window_size_) {
+        ++window_hits_;
+    } else {
+        bool near = last_miss_ != ~0ull && (location > last_miss_ ? location - last_miss_ : last_miss_ - location) <= window_bytes;
+        if (window_size_ > peek_bytes) {  // judge the big window now left
+            window_backoff_ = window_hits_ >= useful_window_hits ? 0 : std::min<std::size_t>(window_backoff_ * 2 + 1, 64);
+            small_reads_before_window_ = window_backoff_;
+        }
+        std::size_t span = peek_bytes;
+        std::uint64_t start = location;
+        if (near && small_reads_before_window_ == 0) {
+            span = window_bytes;
+            if (location < last_miss_) start = location + peek_bytes > window_bytes ? location + peek_bytes - window_bytes : 0;
+        } else if (near) {
+            --small_reads_before_window_;
+        }
+        last_miss_ = location;
+        window_hits_ = 0;
+        window_.resize(std::max(window_.size(), span));
+        std::size_t got = 0;
+        bool read = read_spilled(window_.data(), span, start, got);
+        window_start_ = start;
+        window_size_ = read ? got : 0;
+        if (!read || location + header_bytes > start + window_size_) {
+            io_error_ = read ? std::make_error_code(std::errc::io_error) : std::error_code(errno, std::generic_category());
+            window_size_ = 0;
+            return nullptr;
+        }
+    }
+    available = static_cast<std::size_t>(window_start_ + window_size_ - location);
+    return window_.data() + (location - window_start_);
 }
 
 bool block_store::get(const cid::cid& id, std::span<const std::uint8_t>& bytes, std::vector<std::uint8_t>& scratch,
@@ -334,8 +370,10 @@ bool block_store::get(const cid::cid& id, std::span<const std::uint8_t>& bytes, 
         return true;
     }
     scratch.resize(f.length);
-    std::size_t have = std::min<std::size_t>(f.length, peek_size_ - header_bytes);
-    std::memcpy(scratch.data(), peek_.data() + header_bytes, have);
+    // find() left the block's header, and as much of it as was read, in the window.
+    const std::uint8_t* start = window_.data() + (f.location - window_start_) + header_bytes;
+    std::size_t have = std::min<std::size_t>(f.length, window_start_ + window_size_ - (f.location + header_bytes));
+    if (have) std::memcpy(scratch.data(), start, have);
     if (have < f.length) {
         std::size_t got = 0;
         bool read = read_spilled(scratch.data() + have, f.length - have, f.location + header_bytes + have, got);

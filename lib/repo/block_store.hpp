@@ -41,6 +41,8 @@ public:
     std::uint64_t count() const noexcept { return count_; }
     std::uint64_t memory_bytes() const noexcept { return memory_bytes_; }
     std::uint64_t spilled_bytes() const noexcept { return spilled_bytes_; }
+    /// Reads from the spill file so far (each fills the read-back window).
+    std::uint64_t spill_file_reads() const noexcept { return spill_file_reads_; }
     std::uint64_t index_bytes() const noexcept { return slots_.capacity() * sizeof(std::uint64_t); }
 
 private:
@@ -70,14 +72,23 @@ private:
     bool flush_spill(std::error_code& ec);
     /// Reads spilled bytes from the file or, past what was flushed, the buffer.
     bool read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t offset, std::size_t& got) const noexcept;
+    /// Spilled bytes from `location` on, at least a header's worth, through
+    /// the read-back window; nullptr (and io_error_) when they cannot be read.
+    const std::uint8_t* spilled_at(std::uint64_t location, std::size_t& available) const noexcept;
 
     std::uint64_t memory_limit_;
     std::filesystem::path spill_dir_;
     std::vector<slot> slots_;
     std::uint64_t count_ = 0;
-    mutable std::vector<std::uint8_t> peek_;        ///< a spilled block's header and first bytes, read to confirm it
-    mutable std::uint64_t peek_location_ = ~0ull;
-    mutable std::size_t peek_size_ = 0;
+    /// Spilled bytes read back: [window_start_, window_start_ + window_size_) of the file.
+    mutable std::vector<std::uint8_t> window_;
+    mutable std::uint64_t window_start_ = 0;
+    mutable std::size_t window_size_ = 0;
+    mutable std::size_t window_hits_ = 0;
+    mutable std::uint64_t last_miss_ = ~0ull;
+    mutable std::uint64_t spill_file_reads_ = 0;
+    mutable std::size_t window_backoff_ = 0;             ///< 0, 1, 3, 7 … 64 after wasted windows
+    mutable std::size_t small_reads_before_window_ = 0;  ///< nearby misses to read small before trying again
     mutable std::error_code io_error_;
     struct chunk_free {
         void operator()(std::uint8_t* p) const noexcept;

@@ -97,6 +97,44 @@ TEST(BlockStore, SpilledBlocksReadBackWhileBufferedFlushedOrWrittenDirectly) {
     for (const auto& b : blocks) EXPECT_FALSE(store.put(cid_of(b), b, ec)) << "a duplicate, wherever it is";
 }
 
+// Walks of real repos read spilled blocks in runs, mostly backwards: runs
+// are served from a read-back window, scattered reads one block at a time,
+// and every order gives the right bytes, blocks longer than what a window
+// holds of them included.
+TEST(BlockStore, SpilledReadsInRunsUseTheWindowAndAnyOrderReadsRight) {
+    repo::block_store store(1024, ::testing::TempDir());
+    std::vector<std::vector<std::uint8_t>> blocks;
+    for (int i = 0; i < 4000; ++i) {
+        std::size_t size = i % 500 == 7 ? 70000 + static_cast<std::size_t>(i) : i % 50 == 3 ? 3000 : 150 + static_cast<std::size_t>(i % 200);
+        std::vector<std::uint8_t> b(size, static_cast<std::uint8_t>(i * 29));
+        b[0] = static_cast<std::uint8_t>(i);
+        b[1] = static_cast<std::uint8_t>(i >> 8);
+        blocks.push_back(std::move(b));
+    }
+    std::error_code ec;
+    for (const auto& b : blocks) ASSERT_TRUE(store.put(cid_of(b), b, ec)) << ec.message();
+    ASSERT_GT(store.spilled_bytes(), 1u << 20) << "most of it is in the file, past the write buffer";
+
+    std::vector<std::uint8_t> scratch;
+    auto read_in = [&](const std::vector<std::size_t>& order) {
+        auto before = store.spill_file_reads();
+        for (auto i : order) {
+            std::span<const std::uint8_t> got;
+            EXPECT_TRUE(store.get(cid_of(blocks[i]), got, scratch, ec)) << i;
+            EXPECT_FALSE(ec) << ec.message();
+            EXPECT_TRUE(std::equal(got.begin(), got.end(), blocks[i].begin(), blocks[i].end())) << i;
+        }
+        return store.spill_file_reads() - before;
+    };
+    std::vector<std::size_t> backwards, forwards, scattered;
+    for (std::size_t i = blocks.size(); i-- > 0;) backwards.push_back(i);
+    for (std::size_t i = 0; i < blocks.size(); ++i) forwards.push_back(i);
+    for (std::size_t i = 0; i < blocks.size(); ++i) scattered.push_back(i * 2654435761u % blocks.size());
+    EXPECT_LT(read_in(backwards), blocks.size() / 4);
+    EXPECT_LT(read_in(forwards), blocks.size() / 4);
+    read_in(scattered);
+}
+
 TEST(BlockStore, EmptyBlockIsStored) {
     repo::block_store store(1 << 20);
     std::vector<std::uint8_t> empty;
