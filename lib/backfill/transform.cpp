@@ -3,6 +3,7 @@
 #include "cbor/dag_json.hpp"
 
 #include <array>
+#include <initializer_list>
 
 namespace bsky::backfill {
 
@@ -35,6 +36,15 @@ void write_joined(cbor::value_ref v, std::string& out) {
         joined += item.as_string();
     }
     cbor::write_json_string(joined, out);
+}
+
+// Each pair: the literal before a field's value (fixed names need no
+// escaping) and the value, a JSON string.
+void write_named_strings(std::initializer_list<std::pair<std::string_view, std::string_view>> fields, std::string& out) {
+    for (const auto& [name, text] : fields) {
+        out += name;
+        cbor::write_json_string(text, out);
+    }
 }
 
 void write_optional_string(const std::optional<std::string_view>& s, std::string& out) {
@@ -88,29 +98,18 @@ void write_pipeline_record(cbor::value_ref value, const record_meta& meta, std::
     cbor::write_json_string(meta.record_type, out);
     out += ",\"synctimestamp\":";
     write_optional_string(meta.synctimestamp, out);
-    out += ",\"uri\":";
-    cbor::write_json_string(meta.uri, out);
-    out += ",\"cid\":";
-    cbor::write_json_string(meta.cid, out);
-    out += ",\"author\":";
-    cbor::write_json_string(meta.author, out);
+    write_named_strings({{",\"uri\":", meta.uri}, {",\"cid\":", meta.cid}, {",\"author\":", meta.author}}, out);
     out.push_back('}');
 }
 
 void write_raw_record(cbor::value_ref value, const record_meta& meta, std::string& out) {
-    // The field names are fixed and need no escaping: written as literals.
-    out += "{\"uri\":";
-    cbor::write_json_string(meta.uri, out);
-    out += ",\"cid\":";
-    cbor::write_json_string(meta.cid, out);
-    out += ",\"author\":";
-    cbor::write_json_string(meta.author, out);
-    out += ",\"collection\":";
-    cbor::write_json_string(meta.collection, out);
-    out += ",\"rkey\":";
-    cbor::write_json_string(meta.rkey, out);
-    out += ",\"record_type\":";
-    cbor::write_json_string(meta.record_type, out);
+    write_named_strings({{"{\"uri\":", meta.uri},
+                         {",\"cid\":", meta.cid},
+                         {",\"author\":", meta.author},
+                         {",\"collection\":", meta.collection},
+                         {",\"rkey\":", meta.rkey},
+                         {",\"record_type\":", meta.record_type}},
+                        out);
     out += ",\"synctimestamp\":";
     write_optional_string(meta.synctimestamp, out);
     out += ",\"rev\":";
