@@ -2,7 +2,6 @@
 
 #include "cid/multibase.hpp"
 
-#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -21,7 +20,7 @@ constexpr auto escaped = [] {
 
 // True when any of the 8 bytes of `w` is one of those.
 // (x - 0x01..) & ~x & 0x80.. flags a zero byte (SWAR); false alarms only
-// follow a real hit, and a hit just sends the 8 bytes to the byte loop.
+// follow a real hit, and a hit just sends the 8 bytes to the byte checks.
 inline bool needs_escape(std::uint64_t w) noexcept {
     constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
     std::uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
@@ -54,35 +53,26 @@ void write_json_string(std::string_view s, std::string& out) {
         p[n + 1] = '"';
         return;
     }
+    // Byte by byte from the first byte that needs escaping: such strings are rare.
     out.push_back('"');
     std::size_t run = 0;  // start of the pending run of bytes that need no escaping
-    while (i < n) {
-        if (n - i >= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, d + i, 8);
-            if (!needs_escape(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        for (std::size_t end = std::min(n, i + 8); i < end; ++i) {
-            auto c = static_cast<unsigned char>(d[i]);
-            if (!escaped[c]) continue;
-            out.append(d + run, i - run);
-            run = i + 1;
-            switch (c) {
-                case '"': out += "\\\""; break;
-                case '\\': out += "\\\\"; break;
-                case '\n': out += "\\n"; break;
-                case '\r': out += "\\r"; break;
-                case '\t': out += "\\t"; break;
-                case '\b': out += "\\b"; break;
-                case '\f': out += "\\f"; break;
-                default:
-                    out += "\\u00";
-                    out.push_back(hex[c >> 4]);
-                    out.push_back(hex[c & 15]);
-            }
+    for (; i < n; ++i) {
+        auto c = static_cast<unsigned char>(d[i]);
+        if (!escaped[c]) continue;
+        out.append(d + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                out += "\\u00";
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 15]);
         }
     }
     out.append(d + run, n - run);

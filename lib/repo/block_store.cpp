@@ -145,8 +145,7 @@ bool block_store::matches(slot s, const key& k, found& out) const noexcept {
     std::uint64_t location = (s & location_mask) - 1;
     const std::uint8_t* header;
     if (s & spilled_flag) {
-        std::size_t available = 0;
-        header = spilled_at(location, available);
+        header = spilled_at(location);
         if (!header) return false;
     } else {
         header = memory_at(location);
@@ -322,7 +321,7 @@ bool block_store::read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t o
 // one block's worth. Nearby but scattered reads (blocks of one large commit)
 // would waste big windows: each wasted one doubles how many nearby misses
 // read small before the next try.
-const std::uint8_t* block_store::spilled_at(std::uint64_t location, std::size_t& available) const noexcept {
+const std::uint8_t* block_store::spilled_at(std::uint64_t location) const noexcept {
     if (location >= window_start_ && location + header_bytes <= window_start_ + window_size_) {
         ++window_hits_;
     } else {
@@ -352,7 +351,6 @@ const std::uint8_t* block_store::spilled_at(std::uint64_t location, std::size_t&
             return nullptr;
         }
     }
-    available = static_cast<std::size_t>(window_start_ + window_size_ - location);
     return window_.data() + (location - window_start_);
 }
 

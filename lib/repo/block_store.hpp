@@ -73,8 +73,9 @@ private:
     /// Reads spilled bytes from the file or, past what was flushed, the buffer.
     bool read_spilled(std::uint8_t* out, std::size_t n, std::uint64_t offset, std::size_t& got) const noexcept;
     /// Spilled bytes from `location` on, at least a header's worth, through
-    /// the read-back window; nullptr (and io_error_) when they cannot be read.
-    const std::uint8_t* spilled_at(std::uint64_t location, std::size_t& available) const noexcept;
+    /// the read-back window (they run to its end); nullptr (and io_error_)
+    /// when they cannot be read.
+    const std::uint8_t* spilled_at(std::uint64_t location) const noexcept;
 
     std::uint64_t memory_limit_;
     std::filesystem::path spill_dir_;
