@@ -67,6 +67,8 @@ struct repo_reader::impl final : car::handler {
     std::optional<cid::cid> root;
     std::optional<commit_info> commit;
     bool walking = false;
+    bool paused = false;       ///< the sink held the walk before a record
+    bool at_end = false;       ///< finish() was called
     cbor::document record_doc;
     std::vector<std::uint8_t> scratch;
     reader_stats stats;
@@ -167,8 +169,9 @@ struct repo_reader::impl final : car::handler {
         return {};
     }
 
-    // Walks as far as the blocks received so far allow.
+    // Walks as far as the blocks received so far allow, or until the sink holds it.
     std::error_code advance(std::uint64_t offset) {
+        if (paused) return {};
         for (bool catching_up = false; !walker.done(); catching_up = true) {
             // Catching up on blocks stored long ago (the newest-first order):
             // they are cold, so start fetching the next ones' index slots and
@@ -187,6 +190,12 @@ struct repo_reader::impl final : car::handler {
                 if ((ec = walker.expand_node(bytes, detail))) return fail(ec, offset, detail);
                 stats.mst_nodes = walker.nodes_visited();
                 continue;
+            }
+            // Held only before a record, so the walk never waits on a node
+            // (a node that arrives just in time is used without storing it).
+            if (sink.should_pause()) {
+                paused = true;
+                return {};
             }
             if ((ec = emit_record(bytes, offset))) return ec;
         }
@@ -239,9 +248,27 @@ std::error_code repo_reader::finish() {
     if (!m.commit)
         return m.fail(make_error_code(error::commit_missing), end,
                       "the CAR ends without the commit block " + (m.root ? m.root->to_string() : std::string("?")));
+    m.at_end = true;
+    return m.paused ? std::error_code{} : walk_to_end();
+}
+
+bool repo_reader::paused() const noexcept { return impl_->paused; }
+
+std::error_code repo_reader::resume() {
+    auto& m = *impl_;
+    if (m.error) return m.error;
+    if (!m.paused) return {};
+    m.paused = false;
+    if (m.at_end) return walk_to_end();
+    return m.advance(m.car.bytes_consumed());
+}
+
+std::error_code repo_reader::walk_to_end() {
+    auto& m = *impl_;
+    auto end = m.car.bytes_consumed();
     for (;;) {
         if (auto ec = m.advance(end)) return ec;
-        if (m.walker.done()) break;
+        if (m.paused || m.walker.done()) break;
         if (!m.options.allow_partial)
             return m.fail(make_error_code(error::incomplete_tree), end, "the CAR ends without " + m.walker.describe_next());
         m.missing.push_back(m.walker.skip());

@@ -57,6 +57,10 @@ public:
     virtual ~record_sink() = default;
     virtual std::error_code on_commit(const commit_info&) { return {}; }
     virtual std::error_code on_record(const record_view& record) = 0;
+    /// Asked before each record: true holds the walk (the reader keeps storing
+    /// blocks) until repo_reader::resume(), so a consumer that writes records
+    /// out asynchronously bounds what waits in memory.
+    virtual bool should_pause() const noexcept { return false; }
 };
 
 struct reader_options {
@@ -93,8 +97,15 @@ public:
 
     /// Feeds the next bytes of the CAR stream; the error sticks.
     std::error_code put(std::span<const std::uint8_t> bytes);
-    /// End of stream: completes the walk or reports what is missing.
+    /// End of stream: completes the walk or reports what is missing. When the
+    /// sink pauses the walk, returns without error and paused() is true:
+    /// resume() goes on from there, to the same end.
     std::error_code finish();
+    /// Whether the sink held the walk (records remain to be emitted).
+    bool paused() const noexcept;
+    /// Continues a held walk as far as the blocks allow (and, after finish(),
+    /// to the end); it may pause again.
+    std::error_code resume();
 
     /// "offset N: <what failed and why>" for the sticky error.
     const std::string& error_message() const noexcept;
@@ -104,6 +115,7 @@ public:
     const std::vector<std::string>& missing() const noexcept;
 
 private:
+    std::error_code walk_to_end();
     struct impl;
     std::unique_ptr<impl> impl_;
 };

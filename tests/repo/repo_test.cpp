@@ -331,6 +331,55 @@ TEST(RepoReader, SinkFailureAtTheNthRecordStops) {
     }
 }
 
+// A consumer that writes records out asynchronously holds the walk after
+// every `hold_every` records; what it then sees must be what an unheld read
+// emits, and never more than `hold_every` records between two resumes.
+struct holding_collector final : repo::record_sink {
+    collector inner;
+    std::size_t hold_every = 7, since_resume = 0, most_between_resumes = 0;
+    std::error_code on_commit(const repo::commit_info& c) override { return inner.on_commit(c); }
+    std::error_code on_record(const repo::record_view& r) override {
+        most_between_resumes = std::max(most_between_resumes, ++since_resume);
+        return inner.on_record(r);
+    }
+    bool should_pause() const noexcept override { return since_resume >= hold_every; }
+};
+
+std::error_code drain_held(repo::repo_reader& reader, holding_collector& sink, std::size_t& resumes) {
+    std::error_code ec;
+    while (!ec && reader.paused()) {
+        sink.since_resume = 0;
+        ++resumes;
+        ec = reader.resume();
+    }
+    return ec;
+}
+
+TEST(RepoReader, AHeldWalkResumesWhereItStoppedAndEmitsTheSameRecords) {
+    auto in_order = car_file("repo-stream__little.car");
+    for (const auto& bytes : {in_order, reorder(in_order, 0, false), reorder(in_order, 2, false)}) {
+        collector whole;
+        ASSERT_FALSE(read_car(bytes, whole).ec);
+        for (std::size_t chunk : {std::size_t{997}, bytes.size()}) {
+            holding_collector sink;
+            repo::repo_reader reader(sink, {});
+            std::size_t resumes = 0;
+            std::error_code ec;
+            for (std::size_t pos = 0; pos < bytes.size() && !ec; pos += chunk) {
+                ec = reader.put({bytes.data() + pos, std::min(chunk, bytes.size() - pos)});
+                if (!ec) ec = drain_held(reader, sink, resumes);
+            }
+            if (!ec) ec = reader.finish();
+            if (!ec) ec = drain_held(reader, sink, resumes);
+            ASSERT_FALSE(ec) << reader.error_message();
+            EXPECT_FALSE(reader.paused());
+            EXPECT_EQ(sink.inner.lines, whole.lines) << "chunk " << chunk;
+            EXPECT_LE(sink.most_between_resumes, sink.hold_every);
+            EXPECT_GE(resumes, whole.lines.size() / sink.hold_every);
+        }
+    }
+}
+
 TEST(RepoReader, NotARepo) {
     collector sink;
     auto generic = read_car(car_file("generic/laravel-bluesky__carv1-basic.car"), sink);
