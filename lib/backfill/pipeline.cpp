@@ -79,10 +79,22 @@ public:
         for (const auto& t : types) close(t);
     }
 
+    /// Holds the walk while the batches waiting for the exporter exceed the
+    /// allowance: a repo whose walk catches up late would otherwise format
+    /// all its records into memory inside one put().
+    bool should_pause() const noexcept override { return ready_bytes_ >= params_.max_waiting_export_bytes; }
+
     struct batch {
         std::string json;
         std::size_t records = 0;
     };
+    /// The oldest batch waiting for the exporter (moved out).
+    std::pair<std::string, batch> take_ready() {
+        auto front = std::move(ready.front());
+        ready.pop_front();
+        ready_bytes_ -= front.second.json.size();
+        return front;
+    }
     std::deque<std::pair<std::string, batch>> ready;
     std::map<std::string, std::uint64_t> counts;
     std::uint64_t skipped = 0, invalid = 0, filtered = 0;
@@ -93,6 +105,7 @@ private:
     void close(const std::string& type) {
         auto& b = open_[type];
         if (!lines_) b.json += "]";
+        ready_bytes_ += b.json.size();
         ready.emplace_back(type, std::move(b));
         open_.erase(type);
     }
@@ -102,6 +115,7 @@ private:
     bool lines_;
     std::string rev_, uri_, cid_;
     std::map<std::string, batch> open_;
+    std::size_t ready_bytes_ = 0;
 };
 
 // What the state store keeps of an outcome.
@@ -155,6 +169,11 @@ void pipeline::count_outcome(const did_outcome& out) {
 }
 
 asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
+    auto resolution = co_await resolver_.resolve(did);
+    co_return co_await backfill(std::move(did), std::move(resolution));
+}
+
+asio::awaitable<did_outcome> pipeline::backfill(std::string did, resolve::resolution resolution) {
     auto started = std::chrono::steady_clock::now();
     // Counted while this frame lives, whichever way it ends.
     struct in_flight_guard {
@@ -179,8 +198,6 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
 
     co_await exporter_.mark_running(did);
 
-    // Resolve.
-    auto resolution = co_await resolver_.resolve(did);
     if (resolution.status == resolve::resolve_status::not_found) co_return co_await finish(state::did_status::not_found, resolution.detail);
     if (resolution.status != resolve::resolve_status::ok) co_return co_await finish(state::did_status::failed, resolution.detail);
     const auto& doc = *resolution.document;
@@ -213,12 +230,22 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
             staged_types.clear();
         }
         while (batcher && !batcher->ready.empty()) {
-            auto [type, b] = std::move(batcher->ready.front());
-            batcher->ready.pop_front();
+            auto [type, b] = batcher->take_ready();
             co_await exporter_.stage(type, did, std::move(b.json), b.records, params.batch_size, batcher->rev());
             progress_.records += b.records;
             staged_types.insert(type);
         }
+    };
+
+    // Stages what waits, letting a held walk go on until it is stuck on a
+    // block not yet received (or done).
+    auto drain_held = [&]() -> asio::awaitable<std::error_code> {
+        co_await drain();
+        while (reader->paused()) {
+            if (auto ec = reader->resume()) co_return ec;
+            co_await drain();
+        }
+        co_return std::error_code{};
     };
 
     auto url = out.pds + "/xrpc/com.atproto.sync.getRepo?did=" + did;
@@ -238,10 +265,7 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
                     while (took > seen && !progress_.longest_parse_slice_us.compare_exchange_weak(seen, took)) {}
                     return ec;
                 },
-                [&]() -> asio::awaitable<std::error_code> {
-                    co_await drain();
-                    co_return std::error_code{};
-                }};
+                [&]() -> asio::awaitable<std::error_code> { co_return co_await drain_held(); }};
     });
     out.bytes = bytes;
     if (result.ec) {
@@ -253,8 +277,9 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did) {
     std::string why;
     auto answer = net::classify_get_repo(result.resp.status, result.resp.error_body, why);
     if (answer != net::repo_answer::ok) co_return co_await finish(status_for(answer), "getRepo at " + out.pds + ": " + why);
-    if (auto ec = reader->finish())
-        co_return co_await finish(state::did_status::failed, "reading the repo from " + out.pds + ": " + reader->error_message());
+    auto ec = reader->finish();
+    if (!ec) ec = co_await drain_held();
+    if (ec) co_return co_await finish(state::did_status::failed, "reading the repo from " + out.pds + ": " + reader->error_message());
     batcher->close_all();
     co_await drain();
 

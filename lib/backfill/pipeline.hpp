@@ -37,6 +37,9 @@ struct pipeline_params {
     std::uint64_t max_car_bytes = 4ull << 30;
     std::uint64_t max_block_bytes = 2ull << 20;
     std::uint32_t max_cbor_depth = 64;
+    /// Formatted batches of one DID waiting for the exporter before the walk
+    /// is held (a fixed allowance per DID in flight, on top of the spill threshold).
+    std::size_t max_waiting_export_bytes = 4u << 20;
 };
 
 struct did_outcome {
@@ -67,6 +70,8 @@ public:
 
     /// Backfills one DID (already recorded in the state store) to a final state.
     boost::asio::awaitable<did_outcome> backfill(std::string did);
+    /// The same for a DID whose document was looked up ahead (the work loop resolves ahead).
+    boost::asio::awaitable<did_outcome> backfill(std::string did, resolve::resolution resolution);
     /// Backfills DIDs with at most `concurrency` in flight; outcomes in input order.
     boost::asio::awaitable<std::vector<did_outcome>> backfill_all(std::vector<std::string> dids, std::size_t concurrency);
 
