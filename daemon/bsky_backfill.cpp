@@ -1,10 +1,6 @@
 // bsky-backfill: the one-shot CLI. Wiring only: arguments and output.
 #include "backfill/classify.hpp"
-#include "backfill/intake.hpp"
-#include "backfill/pipeline.hpp"
 #include "backfill/runner.hpp"
-#include "backfill/settings.hpp"
-#include "export/exporter.hpp"
 #include "backfill/transform.hpp"
 #include "common.hpp"
 #include "config/config.hpp"
@@ -12,6 +8,8 @@
 #include "ops/metrics_server.hpp"
 #include "repo/repo_reader.hpp"
 #include "resolve/did_document.hpp"
+#include "service/backfill_service.hpp"
+#include "service/list_intake.hpp"
 #include "syntax/syntax.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -215,13 +213,12 @@ int inspect(daemon::arg_cursor& args) {
 }
 
 // Prints "DIDs done/total, records, MB, rate, ETA" on a terminal, once a second.
-asio::awaitable<void> show_progress(const backfill::pipeline& p, const std::size_t& total, const bool& finished) {
+asio::awaitable<void> show_progress(const backfill::pipeline_progress& pr, const std::size_t& total, const bool& finished) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     auto started = std::chrono::steady_clock::now();
     while (!finished) {
         timer.expires_after(std::chrono::seconds(1));
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        const auto& pr = p.progress();
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         auto done = pr.dids_finished.load();
         double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
@@ -233,64 +230,93 @@ asio::awaitable<void> show_progress(const backfill::pipeline& p, const std::size
     std::fputs("\n", stderr);
 }
 
-int run_command(daemon::arg_cursor& args) {
+struct run_options {
     std::string dids_arg, dids_file, config_path, plc_url, output, output_dir, types, start_ts, end_ts;
     std::string metrics_listen, metrics_file;
     std::size_t dids_per_batch = 50;
+};
+
+run_options parse_run_options(daemon::arg_cursor& args, bool& help) {
+    run_options o;
     while (!args.done()) {
         if (args.take("--help")) {
-            std::fputs(run_usage, stdout);
-            return 0;
+            help = true;
+            return o;
         }
-        if (args.take("--dids")) dids_arg += (dids_arg.empty() ? "" : ",") + args.value();
-        else if (args.take("--dids-file")) dids_file = args.value();
+        if (args.take("--dids")) o.dids_arg += (o.dids_arg.empty() ? "" : ",") + args.value();
+        else if (args.take("--dids-file")) o.dids_file = args.value();
         else if (args.take("--batch-size")) {
             auto v = args.value();
             char* end = nullptr;
             auto n = std::strtoul(v.c_str(), &end, 10);
             if (v.empty() || *end || n == 0) throw daemon::usage_error{"--batch-size takes a whole number of at least 1, not '" + v + "'"};
-            dids_per_batch = n;
-        } else if (args.take("--start-timestamp")) start_ts = args.value();
-        else if (args.take("--end-timestamp")) end_ts = args.value();
-        else if (args.take("--types")) types = args.value();
-        else if (args.take("--config")) config_path = args.value();
-        else if (args.take("--plc-url")) plc_url = args.value();
-        else if (args.take("--output")) output = args.value();
-        else if (args.take("--output-dir")) output_dir = args.value();
-        else if (args.take("--metrics-listen")) metrics_listen = args.value();
-        else if (args.take("--metrics-file")) metrics_file = args.value();
+            o.dids_per_batch = n;
+        } else if (args.take("--start-timestamp")) o.start_ts = args.value();
+        else if (args.take("--end-timestamp")) o.end_ts = args.value();
+        else if (args.take("--types")) o.types = args.value();
+        else if (args.take("--config")) o.config_path = args.value();
+        else if (args.take("--plc-url")) o.plc_url = args.value();
+        else if (args.take("--output")) o.output = args.value();
+        else if (args.take("--output-dir")) o.output_dir = args.value();
+        else if (args.take("--metrics-listen")) o.metrics_listen = args.value();
+        else if (args.take("--metrics-file")) o.metrics_file = args.value();
         else throw daemon::usage_error{"run: unknown argument '" + std::string(args.peek()) + "'"};
     }
-    if (dids_arg.empty() && dids_file.empty()) throw daemon::usage_error{"run needs --dids or --dids-file"};
-    if (!output.empty() && output != "sqlite" && output != "jsonl" && output != "nats")
-        throw daemon::usage_error{"--output must be sqlite, jsonl or nats, not '" + output + "'"};
+    if (o.dids_arg.empty() && o.dids_file.empty()) throw daemon::usage_error{"run needs --dids or --dids-file"};
+    if (!o.output.empty() && o.output != "sqlite" && o.output != "jsonl" && o.output != "nats")
+        throw daemon::usage_error{"--output must be sqlite, jsonl or nats, not '" + o.output + "'"};
+    return o;
+}
 
+// The config file (or the defaults) with the command line's overrides; throws config::config_error.
+config::config run_config(const run_options& o) {
+    auto cfg = o.config_path.empty() ? config::defaults() : config::load_file(o.config_path);
+    auto defaults = config::defaults();
+    if (!o.plc_url.empty()) cfg.plc_url = o.plc_url;
+    if (!o.start_ts.empty()) cfg.time_range.start = o.start_ts;
+    if (!o.end_ts.empty()) cfg.time_range.end = o.end_ts;
+    if (!o.types.empty()) {
+        cfg.record_types.clear();
+        std::string_view rest = o.types;
+        while (!rest.empty()) {
+            auto comma = rest.find(',');
+            auto t = rest.substr(0, comma);
+            if (!t.empty()) cfg.record_types.emplace_back(t);
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+    }
+    if (!o.output_dir.empty()) {
+        cfg.output.dir = o.output_dir;
+        // Without a configured state directory, the state lives with the output.
+        if (cfg.state_dir == defaults.state_dir) cfg.state_dir = std::filesystem::path(o.output_dir) / "state";
+    }
+    if (o.output == "jsonl") cfg.output.kind = config::output_kind::jsonl;
+    if (o.output == "nats") cfg.output.kind = config::output_kind::nats;
+    config::validate(cfg, o.config_path.empty() ? "command line" : o.config_path);
+    return cfg;
+}
+
+void write_metrics_file(const std::string& path, metrics::registry& registry, log::logger& logger) {
+    auto tmp = path + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << registry.render();
+    out.close();
+    std::error_code rename_ec;
+    if (out) std::filesystem::rename(tmp, path, rename_ec);
+    if (!out || rename_ec) logger.error("--metrics-file {}: cannot write it: {}", path, rename_ec ? rename_ec.message() : std::strerror(errno));
+}
+
+int run_command(daemon::arg_cursor& args) {
+    bool help = false;
+    auto opts = parse_run_options(args, help);
+    if (help) {
+        std::fputs(run_usage, stdout);
+        return 0;
+    }
     auto& logger = daemon::stderr_logger();
     config::config cfg;
     try {
-        cfg = config_path.empty() ? config::defaults() : config::load_file(config_path);
-        auto defaults = config::defaults();
-        if (!plc_url.empty()) cfg.plc_url = plc_url;
-        if (!start_ts.empty()) cfg.time_range.start = start_ts;
-        if (!end_ts.empty()) cfg.time_range.end = end_ts;
-        if (!types.empty()) {
-            cfg.record_types.clear();
-            std::string_view rest = types;
-            while (!rest.empty()) {
-                auto comma = rest.find(',');
-                auto t = rest.substr(0, comma);
-                if (!t.empty()) cfg.record_types.emplace_back(t);
-                rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            }
-        }
-        if (!output_dir.empty()) {
-            cfg.output.dir = output_dir;
-            // Without a configured state directory, the state lives with the output.
-            if (cfg.state_dir == defaults.state_dir) cfg.state_dir = std::filesystem::path(output_dir) / "state";
-        }
-        if (output == "jsonl") cfg.output.kind = config::output_kind::jsonl;
-        if (output == "nats") cfg.output.kind = config::output_kind::nats;
-        config::validate(cfg, config_path.empty() ? "command line" : config_path);
+        cfg = run_config(opts);
     } catch (const config::config_error& e) {
         std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());
         return 2;
@@ -302,10 +328,10 @@ int run_command(daemon::arg_cursor& args) {
     logger.set_level(cfg.log_level);
 
     std::ifstream list_file;
-    if (!dids_file.empty()) {
-        list_file.open(dids_file, std::ios::binary);
+    if (!opts.dids_file.empty()) {
+        list_file.open(opts.dids_file, std::ios::binary);
         if (!list_file) {
-            std::fprintf(stderr, "bsky-backfill run: %s: cannot open the DID list\n", dids_file.c_str());
+            std::fprintf(stderr, "bsky-backfill run: %s: cannot open the DID list\n", opts.dids_file.c_str());
             return 2;
         }
     }
@@ -313,94 +339,63 @@ int run_command(daemon::arg_cursor& args) {
     try {
         asio::io_context io;
         metrics::registry registry;  // first: the parts below publish into it until they are gone
-        bsky::net::http_client pds_client(io.get_executor(), backfill::client_settings(cfg));
-        bsky::net::http_client plc_client(io.get_executor(), backfill::client_settings(cfg));
-        rate::host_limiter pds_limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
-        rate::host_limiter plc_limiter(io.get_executor(), backfill::plc_limiter_settings(cfg));
-        bsky::net::fetcher pds_fetcher(pds_client, pds_limiter, backfill::retry_settings(cfg));
-        bsky::net::fetcher plc_fetcher(plc_client, plc_limiter, backfill::retry_settings(cfg));
-        resolve::resolver resolver(plc_fetcher, backfill::resolver_settings(cfg));
-        exporter::exporter exporter(backfill::make_sink(cfg), cfg.state_dir);
-        backfill::pipeline pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger);
-        pds_fetcher.attach_metrics(registry, "pds");
-        plc_fetcher.attach_metrics(registry, "plc");
-        pds_limiter.attach_metrics(registry);
-        plc_limiter.attach_metrics(registry);
-        pipeline.attach_metrics(registry);
-
-        std::size_t accepted = 0;
+        service::backfill_service backfill(io.get_executor(), cfg, logger, &registry);
+        service::intake_totals intake;
         auto& accepted_gauge = registry.gauge("bsky_dids_accepted", "DIDs taken from the input of this run (duplicates removed)");
-        registry.on_scrape([&] { accepted_gauge.set(static_cast<double>(accepted)); });
+        registry.on_scrape([&] { accepted_gauge.set(static_cast<double>(intake.accepted)); });
         std::unique_ptr<ops::metrics_server> metrics_server;
-        if (!metrics_listen.empty()) {
-            metrics_server = std::make_unique<ops::metrics_server>(io.get_executor(), metrics_listen, registry);
+        if (!opts.metrics_listen.empty()) {
+            metrics_server = std::make_unique<ops::metrics_server>(io.get_executor(), opts.metrics_listen, registry);
             logger.info("metrics at http://{}/metrics", metrics_server->local_address());
         }
-        bool finished = false, any_failed = false;
-        // Intake streams the list into the state store in chunks (lists may hold
-        // tens of millions of DIDs), then the stored batch is worked through.
+        bool finished = false, any_failed = false, interrupted = false;
+        // Intake streams the list into the state store in chunks, then the work
+        // loop takes the stored DIDs as their hosts can serve them.
         auto main_task = [&]() -> asio::awaitable<void> {
             // (Named first: GCC 12 destroys a conditional's temporary inside co_await twice.)
-            std::string source = dids_file.empty() ? std::string("--dids") : dids_file;
-            auto batch = co_await exporter.begin_batch(source);
-            std::vector<std::string> chunk;
-            std::size_t duplicates = 0, rejected_count = 0;
-            auto flush = [&](backfill::did_line_reader& reader, bool force) -> asio::awaitable<void> {
-                auto rejected = reader.take_rejected();
-                if (!rejected.empty()) {
-                    std::vector<state::rejected_input> rows;
-                    for (auto& r : rejected) {
-                        if (++rejected_count <= 100) logger.warn("{}:{}: '{}' skipped: {}", r.source, r.line, r.text, r.reason);
-                        rows.push_back({r.source, static_cast<std::int64_t>(r.line), std::move(r.text), std::move(r.reason)});
-                    }
-                    co_await exporter.add_rejected(batch, std::move(rows));
-                }
-                if (chunk.size() >= 10000 || (force && !chunk.empty())) {
-                    accepted += chunk.size();
-                    auto dups = co_await exporter.add_to_batch(batch, std::move(chunk));
-                    duplicates += dups;
-                    accepted -= dups;
-                    chunk.clear();
-                }
-            };
-            if (!dids_arg.empty()) {
-                backfill::did_line_reader reader("--dids");
-                std::string_view rest = dids_arg;
-                while (!rest.empty()) {
+            std::string source = opts.dids_file.empty() ? std::string("--dids") : opts.dids_file;
+            auto batch = co_await backfill.exporter().begin_batch(source);
+            if (!opts.dids_arg.empty()) {
+                std::string_view rest = opts.dids_arg;
+                auto next = [&](std::string& line) {
+                    if (rest.empty()) return false;
                     auto comma = rest.find(',');
-                    if (auto did = reader.feed(rest.substr(0, comma))) chunk.push_back(std::move(*did));
+                    line.assign(rest.substr(0, comma));
                     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-                }
-                co_await flush(reader, true);
+                    return true;
+                };
+                co_await service::record_lines(backfill.exporter(), batch, "--dids", next, logger, intake);
             }
             if (list_file.is_open()) {
-                backfill::did_line_reader reader(dids_file);
-                for (std::string line; std::getline(list_file, line);) {
-                    if (auto did = reader.feed(line)) chunk.push_back(std::move(*did));
-                    co_await flush(reader, false);
-                }
-                co_await flush(reader, true);
+                auto next = [&](std::string& line) { return static_cast<bool>(std::getline(list_file, line)); };
+                co_await service::record_lines(backfill.exporter(), batch, opts.dids_file, next, logger, intake);
             }
-            if (rejected_count > 100) logger.warn("{} more input lines skipped (all are in the summary)", rejected_count - 100);
-            if (duplicates) logger.info("{} duplicate DIDs removed", duplicates);
-            auto total_batches = co_await backfill::run_stored_batch(pipeline, exporter, batch, dids_per_batch,
-                                                                     cfg.rate_limits.max_concurrent_fetches);
-            any_failed = co_await backfill::write_stored_summary(exporter, batch, total_batches, stdout);
+            if (intake.duplicates) logger.info("{} duplicate DIDs removed", intake.duplicates);
+            auto total_batches = co_await backfill.run_batch(batch, opts.dids_per_batch);
+            any_failed = co_await backfill::write_stored_summary(backfill.exporter(), batch, total_batches, stdout);
         };
         std::exception_ptr failure;
-        asio::signal_set signals(io, SIGINT, SIGTERM);
-        // An interrupt is handled like a crash, which the state store and the
-        // sinks are built to survive at any instant (docs/architecture.md):
-        // nothing half-done is visible and the next run resumes. Exiting at
-        // once also means no coroutine frame is torn down after the objects
-        // it refers to.
-        signals.async_wait([&](boost::system::error_code ec, int) {
+        asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+        // The first interrupt stops taking DIDs and lets those in flight end;
+        // a second one exits at once, as a crash would, which the state store
+        // and the sinks survive at any instant (the next run resumes).
+        std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int signo) {
             if (ec) return;
-            std::fputs("\nbsky-backfill run: interrupted; finished DIDs are kept, run the same command again to resume\n", stderr);
-            std::fflush(stdout);
-            std::fflush(stderr);
-            std::_Exit(130);
-        });
+            if (signo == SIGHUP) {
+                logger.warn("SIGHUP ignored: run reads its configuration once, at start (the daemon reloads on SIGHUP)");
+            } else if (!interrupted) {
+                interrupted = true;
+                std::fputs("\nbsky-backfill run: interrupted; finishing the DIDs in flight (interrupt again to stop at once); "
+                           "run the same command again to resume\n", stderr);
+                backfill.stop();
+            } else {
+                std::fflush(stdout);
+                std::fflush(stderr);
+                std::_Exit(130);
+            }
+            signals.async_wait(on_signal);
+        };
+        signals.async_wait(on_signal);
         asio::co_spawn(io, main_task(), [&](std::exception_ptr e) {
             failure = e;
             finished = true;
@@ -410,24 +405,16 @@ int run_command(daemon::arg_cursor& args) {
         auto serve_metrics = [&]() -> asio::awaitable<void> { co_await metrics_server->run(); };
         if (metrics_server) asio::co_spawn(io, serve_metrics(), asio::detached);
         if (::isatty(STDERR_FILENO)) {
-            auto progress = [&]() -> asio::awaitable<void> { co_await show_progress(pipeline, accepted, finished); };
+            auto progress = [&]() -> asio::awaitable<void> { co_await show_progress(backfill.progress(), intake.accepted, finished); };
             asio::co_spawn(io, progress(), asio::detached);
         }
         io.run();
-        if (!metrics_file.empty()) {
-            auto tmp = metrics_file + ".tmp";
-            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-            out << registry.render();
-            out.close();
-            std::error_code rename_ec;
-            if (out) std::filesystem::rename(tmp, metrics_file, rename_ec);
-            if (!out || rename_ec) logger.error("--metrics-file {}: cannot write it: {}", metrics_file,
-                                                rename_ec ? rename_ec.message() : std::strerror(errno));
-        }
+        if (!opts.metrics_file.empty()) write_metrics_file(opts.metrics_file, registry, logger);
         if (failure) std::rethrow_exception(failure);
-        const auto& pr = pipeline.progress();
-        logger.info("{} DIDs, {} records, {:.1f} MB; the longest parse slice held the event loop {} us", accepted,
+        const auto& pr = backfill.progress();
+        logger.info("{} DIDs, {} records, {:.1f} MB; the longest parse slice held the event loop {} us", intake.accepted,
                     pr.records.load(), static_cast<double>(pr.bytes.load()) / 1e6, pr.longest_parse_slice_us.load());
+        if (interrupted) return 130;
         return any_failed ? 1 : 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());

@@ -5,8 +5,6 @@
 #include "net/xrpc.hpp"
 #include "repo/repo_reader.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -298,34 +296,6 @@ asio::awaitable<did_outcome> pipeline::backfill(std::string did, resolve::resolu
     logger_.info("{}: done: {} records ({} skipped, {} invalid, {} outside the time range) from {:.1f} MB in {:.2f} s", did,
                  stored.records, out.skipped, out.invalid, out.filtered, static_cast<double>(out.bytes) / 1e6, out.seconds);
     co_return out;
-}
-
-asio::awaitable<std::vector<did_outcome>> pipeline::backfill_all(std::vector<std::string> dids, std::size_t concurrency) {
-    std::vector<did_outcome> outcomes(dids.size());
-    std::size_t next = 0;
-    auto worker = [&]() -> asio::awaitable<void> {
-        while (next < dids.size()) {
-            auto i = next++;
-            try {
-                outcomes[i] = co_await backfill(dids[i]);
-            } catch (const boost::system::system_error& e) {
-                if (e.code() == asio::error::operation_aborted) throw;
-                outcomes[i] = {dids[i], state::did_status::failed, e.what()};
-            } catch (const std::exception& e) {
-                // A storage failure: the DID stays `running` and is redone after a restart.
-                logger_.error("{}: {}", dids[i], e.what());
-                outcomes[i] = {dids[i], state::did_status::failed, e.what()};
-            }
-        }
-    };
-    // Workers share this frame and finish before it returns.
-    auto executor = co_await asio::this_coro::executor;
-    std::size_t workers = std::max<std::size_t>(1, std::min(concurrency, dids.size()));
-    asio::experimental::channel<void(boost::system::error_code)> done(executor, workers);
-    for (std::size_t w = 0; w < workers; ++w)
-        asio::co_spawn(executor, worker(), [&](std::exception_ptr) { done.try_send(boost::system::error_code{}); });
-    for (std::size_t w = 0; w < workers; ++w) co_await done.async_receive(asio::use_awaitable);
-    co_return outcomes;
 }
 
 }  // namespace bsky::backfill

@@ -72,8 +72,6 @@ public:
     boost::asio::awaitable<did_outcome> backfill(std::string did);
     /// The same for a DID whose document was looked up ahead (the work loop resolves ahead).
     boost::asio::awaitable<did_outcome> backfill(std::string did, resolve::resolution resolution);
-    /// Backfills DIDs with at most `concurrency` in flight; outcomes in input order.
-    boost::asio::awaitable<std::vector<did_outcome>> backfill_all(std::vector<std::string> dids, std::size_t concurrency);
 
     void set_params(pipeline_params params) { params_ = std::move(params); }
     const pipeline_progress& progress() const noexcept { return progress_; }

@@ -347,6 +347,8 @@ config load_string(const std::string& text, const std::string& source) {
             auto r = top.section("resolve");
             r.get("cache_ttl_seconds", cfg.resolve.cache_ttl_seconds, as_positive);
             r.get("cache_max_entries", cfg.resolve.cache_max_entries, as_count);
+            r.get("lookahead_dids", cfg.resolve.lookahead_dids, as_count);
+            r.get("concurrent_lookups", cfg.resolve.concurrent_lookups, as_count);
             r.get("hosts", cfg.resolve.hosts, [](const YAML::Node& n, std::map<std::string, std::string>& out, std::string& why) {
                 if (!n.IsMap()) {
                     why = "expected a mapping of host names to IP addresses, such as {pds.lab.example: 10.1.2.3}";

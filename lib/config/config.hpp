@@ -48,7 +48,9 @@ struct bucket_params {
 
 struct rate_limit_params {
     bucket_params pds{};
-    bucket_params plc{.requests = 500, .window_seconds = 300, .burst = 50};
+    /// 20 lookups a second: a 10,000-DID list resolves in minutes, not the
+    /// 100 minutes of 500 per 300 s; the PLC's own 429s and headers still rule.
+    bucket_params plc{.requests = 6000, .window_seconds = 300, .burst = 50};
     double default_pause_seconds = 60;  ///< pause after a 429 without rate-limit headers
     std::uint32_t max_concurrent_fetches = 32;
     std::uint32_t max_concurrent_per_host = 4;
@@ -78,6 +80,10 @@ struct timeout_params {
 struct resolve_params {
     double cache_ttl_seconds = 3600;
     std::uint32_t cache_max_entries = 100000;
+    /// Resolved DIDs queued for their PDS host ahead of the fetches: the window
+    /// that lets every host work at once whatever the order of the list.
+    std::uint32_t lookahead_dids = 10000;
+    std::uint32_t concurrent_lookups = 16;  ///< DID documents fetched at once
     /// host name -> IP address to connect to instead of asking DNS (like curl
     /// --resolve); TLS still checks the certificate against the host name.
     std::map<std::string, std::string> hosts;

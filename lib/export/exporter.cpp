@@ -131,6 +131,12 @@ asio::awaitable<void> exporter::add_rejected(std::int64_t batch, std::vector<sta
     co_await on_thread(work);
 }
 
+asio::awaitable<std::vector<state::queued_did>> exporter::unfinished_after(std::int64_t after_batch, std::int64_t after_seq,
+                                                                        std::size_t limit) {
+    auto work = [&] { return impl_->state.unfinished_after(after_batch, after_seq, limit); };
+    co_return co_await on_thread(work);
+}
+
 asio::awaitable<std::vector<std::pair<std::int64_t, std::string>>> exporter::unfinished(std::int64_t batch, std::int64_t after_seq,
                                                                                          std::size_t limit) {
     auto work = [&] { return impl_->state.unfinished(batch, after_seq, limit); };

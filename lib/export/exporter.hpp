@@ -47,6 +47,9 @@ public:
     boost::asio::awaitable<void> add_rejected(std::int64_t batch, std::vector<state::rejected_input> lines);
     boost::asio::awaitable<std::vector<std::pair<std::int64_t, std::string>>> unfinished(std::int64_t batch, std::int64_t after_seq,
                                                                                           std::size_t limit);
+    /// Unfinished DIDs of every batch after a position (the daemon's work loop).
+    boost::asio::awaitable<std::vector<state::queued_did>> unfinished_after(std::int64_t after_batch, std::int64_t after_seq,
+                                                                            std::size_t limit);
     boost::asio::awaitable<std::int64_t> batch_count(std::int64_t batch);
     /// Runs `visit(state_store&)` on the exporter thread (reports that read many rows).
     boost::asio::awaitable<void> visit(std::function<void(state::state_store&)> visit);

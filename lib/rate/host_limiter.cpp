@@ -136,6 +136,13 @@ void host_limiter::observe(const std::string& host, unsigned status, const rate_
     notify_all();
 }
 
+clock::time_point host_limiter::ready_at(const std::string& host, clock::time_point now) {
+    auto it = impl_->hosts.find(host);
+    if (it == impl_->hosts.end()) return now;
+    auto& h = *it->second;
+    return std::max({now, h.paused_until, now + h.bucket.time_until_available(now)});
+}
+
 void host_limiter::set_params(const limiter_params& params) {
     impl_->params = params;
     auto now = clock::now();

@@ -61,6 +61,11 @@ public:
     /// until the reset; RateLimit-Policy lowers the bucket to the server's rate.
     void observe(const std::string& host, unsigned status, const rate_limit_info& info);
 
+    /// When `host` may be sent its next request as far as its pause and its
+    /// tokens go (concurrency caps are the caller's to count): `now` when at
+    /// once, and for a host never seen. Changes nothing.
+    clock::time_point ready_at(const std::string& host, clock::time_point now);
+
     /// New limits for every host (config reload); tokens already earned are kept.
     void set_params(const limiter_params& params);
 

@@ -114,6 +114,17 @@ std::vector<std::pair<std::int64_t, std::string>> state_store::unfinished(std::i
     return out;
 }
 
+std::vector<queued_did> state_store::unfinished_after(std::int64_t after_batch, std::int64_t after_seq, std::size_t limit) {
+    auto& st = db_.cached(
+        "SELECT b.batch, b.seq, b.did FROM batch_dids b JOIN dids d ON d.did = b.did WHERE (b.batch > ?1 OR (b.batch = ?1 AND b.seq > ?2)) "
+        "AND d.status IN ('pending', 'running', 'committing') ORDER BY b.batch, b.seq LIMIT ?3");
+    st.bind(1, after_batch).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<queued_did> out;
+    while (st.step()) out.push_back({st.column_int(0), st.column_int(1), st.column_text(2)});
+    st.reset();
+    return out;
+}
+
 std::int64_t state_store::batch_count(std::int64_t batch) {
     auto& st = db_.cached("SELECT COUNT(*) FROM batch_dids WHERE batch = ?");
     st.bind(1, batch);

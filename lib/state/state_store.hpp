@@ -39,6 +39,13 @@ struct rejected_input {
     std::string reason;
 };
 
+/// A DID at its input position.
+struct queued_did {
+    std::int64_t batch = 0;
+    std::int64_t seq = 0;
+    std::string did;
+};
+
 struct did_row {
     std::string did;
     did_status status = did_status::pending;
@@ -65,6 +72,8 @@ public:
     void add_rejected(std::int64_t batch, const std::vector<rejected_input>& lines);
     /// The next DIDs of the batch after input position `after_seq` that are not final, in input order.
     std::vector<std::pair<std::int64_t, std::string>> unfinished(std::int64_t batch, std::int64_t after_seq, std::size_t limit);
+    /// The next unfinished DIDs of every batch after position (after_batch, after_seq), by batch then input order.
+    std::vector<queued_did> unfinished_after(std::int64_t after_batch, std::int64_t after_seq, std::size_t limit);
     std::int64_t batch_count(std::int64_t batch);
     /// Every DID of the batch in input order; every rejected line.
     template <class F> void for_each_in_batch(std::int64_t batch, F&& f);

@@ -3,6 +3,7 @@
 #include "backfill/pipeline.hpp"
 #include "backfill/runner.hpp"
 #include "backfill/settings.hpp"
+#include "service/backfill_service.hpp"
 #include "state/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/run.hpp"
@@ -110,15 +111,8 @@ protected:
             config::validate(cfg);
         }
         asio::io_context io;
-        net::http_client client(io.get_executor(), backfill::client_settings(cfg));
-        rate::host_limiter limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
-        rate::host_limiter plc_limiter(io.get_executor(), backfill::plc_limiter_settings(cfg));
-        net::fetcher fetcher(client, limiter, backfill::retry_settings(cfg));
-        net::fetcher plc_fetcher(client, plc_limiter, backfill::retry_settings(cfg));
-        resolve::resolver resolver(plc_fetcher, backfill::resolver_settings(cfg));
-        exporter::exporter exp(backfill::make_sink(cfg), cfg.state_dir);
-        backfill::pipeline p(fetcher, resolver, exp, backfill::pipeline_settings(cfg), log::null_logger());
-        return test::run(io, backfill::run_dids(p, exp, dids, per_batch, 4, "test"));
+        service::backfill_service backfill(io.get_executor(), cfg, log::null_logger());
+        return test::run(io, backfill.run_dids(dids, per_batch, "test"));
     }
 
     // Every record in a type's queue: uri -> record (payload arrays flattened).
@@ -254,8 +248,9 @@ TEST_F(Backfill, BadInputsFailAloneAndLeaveNoRows) {
     for (auto t : {"post", "reply", "like", "repost", "follow", "block", "profile"})
         for (const auto& [uri, rec] : queue(t))
             EXPECT_TRUE(uri.starts_with("at://did:plc:5zspv27pk4iqtrl2ql2nykjh/") || uri.starts_with("at://did:plc:kzcqyc3unb33eh5sxzsfs25z/")) << uri;
-    auto summary = boost::json::parse(backfill::summary_json(report, {{"bogus", "not a DID"}})).as_object();
-    EXPECT_EQ(summary.at("failed").as_object().size(), 5u);
+    auto summary = boost::json::parse(backfill::summary_json(report, {{"list.txt", 3, "bogus", "not a DID"}, {"list.txt", 9, "bogus", "not a DID"}})).as_object();
+    EXPECT_EQ(summary.at("failed").as_object().size(), 6u) << "two bad lines with the same text are two entries";
+    EXPECT_EQ(summary.at("failed").at("list.txt:9"), "'bogus': not a DID");
     EXPECT_EQ(summary.at("account_states").at("did:plc:takendowntakendowntakend"), "takendown");
 }
 
@@ -308,8 +303,10 @@ TEST_F(Backfill, DoBackfillForUsersIsRateLimitedPerHost) {
     for (const auto& req : server_->requests())
         if (req.target.starts_with("/xrpc/")) fetch_times.push_back(req.received);
     ASSERT_EQ(fetch_times.size(), dids.size());
-    for (std::size_t i = 1; i < fetch_times.size(); ++i)
-        EXPECT_GE(fetch_times[i] - fetch_times[i - 1], 90ms) << "request " << i << " came too soon";
+    // At 10/s with a burst of 1 the five requests span at least 400 ms at the
+    // client; the server's clock sees them late by its own scheduling, so
+    // only the span is checked, with room for that (unlimited, they span ~1 ms).
+    EXPECT_GE(fetch_times.back() - fetch_times.front(), 300ms) << "requests came faster than the bucket allows";
 }
 
 TEST_F(Backfill, NewParametersApplyToTheNextDidWithoutARestart) {

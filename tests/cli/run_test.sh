@@ -24,16 +24,18 @@ YAML
   --output-dir "$tmp/out" --batch-size 5 --types post,like,follow,repost,reply >"$tmp/summary.json" 2>"$tmp/log"
 code=$?
 [[ $code -eq 1 ]]; check exit-code $? "exit $code (2 broken repos and 2 bad lines must exit 1): $(tail -5 "$tmp/log")"
-python3 - "$tmp/summary.json" "$tmp/dids" <<'PY' || failures=$((failures + 1))
+python3 - "$tmp/summary.json" "$tmp" <<'PY' || failures=$((failures + 1))
 import json, sys
 s = json.load(open(sys.argv[1]))
-dids = open(sys.argv[2]).read().split()
+dids = open(sys.argv[2] + "/dids").read().split()
 assert s["total_batches"] == 3, s["total_batches"]                      # 13 DIDs in batches of 5
 done = s["did_to_backfill_counts_map"]
 assert len(done) == 10, sorted(done)                                    # 12 served, 2 broken
 for d in dids[5::6]: assert d in s["failed"] and "stream ends" in s["failed"][d], s["failed"].get(d)
-assert any("not-a-did" in k for k in s["failed"]), s["failed"]
-assert any(k.startswith("did:key") and "only did:plc and did:web" in v for k, v in s["failed"].items()), s["failed"]
+lst = sys.argv[2] + "/list.txt"
+# Rejected lines are keyed by where they are (two equal bad lines stay two entries), the text in the value.
+assert s["failed"][lst + ":15"].startswith("'not-a-did': not a DID"), s["failed"]
+assert s["failed"][lst + ":16"].startswith("'did:key:") and "only did:plc and did:web" in s["failed"][lst + ":16"], s["failed"]
 assert s["account_states"] == {"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa": "not_found"}, s["account_states"]
 counts = next(iter(done.values()))
 assert set(counts) <= {"post", "like", "follow", "repost", "reply"}, counts
