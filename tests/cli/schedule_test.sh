@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The work loop through the real `bsky-backfill run` on a loopback network
+# (tests/support/fake_network): DIDs listed grouped by host, where the first
+# host answers Bluesky's header-less 429s for its first 8 s and the second
+# trickles a 286 KB repo at 40 KB/s. Every other host's DIDs must be done
+# before either of those two finishes: no batch barrier, no slot held by a
+# paused or slow host. (`--batch-size 10` is the original service's output
+# grouping; with a batch barrier the first ten DIDs would hold the rest back.)
+set -u
+cli=$1 fake_network=$2 fx=$3
+tmp=$(mktemp -d); net_pid=
+trap '[[ -n $net_pid ]] && { kill $net_pid; wait $net_pid; } 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+
+cat >"$tmp/spec.json" <<JSON
+{"seed": "schedule",
+ "templates": {"tiny": "$fx/cars/repo-stream__tiny.car", "little": "$fx/cars/repo-stream__little.car"},
+ "hosts": [{"rate_limits": [{"requests": 0, "window_seconds": 1, "headers": false, "until_seconds": 8}]},
+           {"bandwidth_bytes_per_second": 40000},
+           {"rate_limits": [{"requests": 10, "window_seconds": 1}]},
+           {"rate_limits": [{"requests": 10, "window_seconds": 1}]},
+           {"rate_limits": [{"requests": 10, "window_seconds": 1}]},
+           {"rate_limits": [{"requests": 10, "window_seconds": 1}]}],
+ "repos": [{"template": "tiny", "count": 4, "host": 0}, {"template": "little", "count": 2, "host": 1},
+           {"template": "tiny", "count": 10, "host": 2}, {"template": "tiny", "count": 10, "host": 3},
+           {"template": "tiny", "count": 10, "host": 4}, {"template": "tiny", "count": 10, "host": 5}]}
+JSON
+"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
+for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
+[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(cat "$tmp/net.err")"; exit 1; }
+# The list in the order the spec dealt it: grouped by host.
+python3 -c "import json,sys; [print(d['did']) for d in json.load(open(sys.argv[1]))['dids']]" "$tmp/ready.json" >"$tmp/dids"
+cat >"$tmp/config.yaml" <<YAML
+plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+allow_private_addresses: true
+verify_signatures: false
+rate_limits: {default_pause_seconds: 2, max_concurrent_fetches: 8, max_concurrent_per_host: 2}
+time_range: {start: 2000-01-01-00:00:00, end: 2100-01-01-00:00:00}
+YAML
+"$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output-dir "$tmp/out" --batch-size 10 >"$tmp/summary.json" 2>"$tmp/log"
+code=$?
+[[ $code -eq 0 ]] || { echo "FAIL: run exited $code: $(tail -5 "$tmp/log")"; exit 1; }
+
+python3 - "$tmp" <<'PY' || exit 1
+import json, sqlite3, sys
+tmp = sys.argv[1]
+ready = json.load(open(f"{tmp}/ready.json"))
+summary = json.load(open(f"{tmp}/summary.json"))
+host_of = {d["did"]: d["host"] for d in ready["dids"]}
+assert sorted(summary["did_to_backfill_counts_map"]) == sorted(host_of), summary["failed"]
+assert summary["total_batches"] == 5, summary["total_batches"]
+db = sqlite3.connect(f"{tmp}/out/state/state.db")
+ended = {did: t for did, t in db.execute("SELECT did, updated_at FROM dids")}
+paused, slow = 0, 1  # host indexes in the spec
+first_stalled = min(t for d, t in ended.items() if host_of[d] in (paused, slow))
+last_other = max(t for d, t in ended.items() if host_of[d] not in (paused, slow))
+assert last_other < first_stalled, f"the other hosts' last DID ended {last_other - first_stalled} ms after the first stalled one"
+print(f"the other hosts' last DID ended {first_stalled - last_other} ms before the first paused or slow one")
+PY
+echo "schedule: other hosts finished while one was paused and one slow"
