@@ -2,11 +2,9 @@
 
 #include "net/fetcher.hpp"
 #include "rate/host_limiter.hpp"
+#include "schedule/task_group.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,7 +12,6 @@
 #include <boost/system/system_error.hpp>
 
 #include <deque>
-#include <list>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -42,13 +39,7 @@ struct work_loop::impl {
     bool source_exhausted = false, stopping = false, notified = false;
     std::size_t resolving = 0;
 
-    // Every task this loop starts is owned here until it ends, so stopping can cancel it.
-    struct task {
-        asio::cancellation_signal cancel;
-        bool ended = false;
-    };
-    std::list<task> tasks;
-    std::size_t running_tasks = 0;
+    task_group tasks{logger};  ///< lookups and DIDs in flight
     asio::steady_timer* sleeper = nullptr;
 
     void notify() {
@@ -59,25 +50,8 @@ struct work_loop::impl {
     std::size_t looked_ahead() const noexcept { return resolving + scheduler.waiting(); }
     bool has_room() const noexcept { return looked_ahead() < params.scheduling.max_waiting; }
 
-    void spawn(asio::any_io_executor ex, asio::awaitable<void> work) {
-        auto& t = tasks.emplace_back();
-        ++running_tasks;
-        asio::co_spawn(ex, std::move(work), asio::bind_cancellation_slot(t.cancel.slot(), [this, &t](std::exception_ptr e) {
-                           t.ended = true;
-                           --running_tasks;
-                           if (e) {
-                               try {
-                                   std::rethrow_exception(e);
-                               } catch (const std::exception& failure) {
-                                   logger.error("work loop: a task ended with {}", failure.what());
-                               }
-                           }
-                           notify();
-                       }));
-    }
-
-    void forget_ended_tasks() {
-        tasks.remove_if([](const task& t) { return t.ended; });
+    void spawn(asio::any_io_executor ex, asio::awaitable<void> work, const char* name) {
+        tasks.spawn(ex, std::move(work), name, [this] { notify(); });
     }
 
     asio::awaitable<void> read_more(const did_source& source) {
@@ -145,7 +119,7 @@ struct work_loop::impl {
             read_ahead.pop_front();
             if (!taken.insert(q.did).second) continue;
             ++resolving;
-            spawn(ex, resolve_ahead(std::move(q.did)));
+            spawn(ex, resolve_ahead(std::move(q.did)), "resolving ahead");
         }
     }
 
@@ -157,12 +131,12 @@ struct work_loop::impl {
             auto it = resolutions.find(d.start->did);
             auto resolution = std::move(it->second);
             resolutions.erase(it);
-            spawn(ex, backfill_one(std::move(d.start->did), std::move(resolution), std::move(d.start->host)));
+            spawn(ex, backfill_one(std::move(d.start->did), std::move(resolution), std::move(d.start->host)), "backfill");
         }
     }
 
     bool drained() const noexcept {
-        return source_exhausted && read_ahead.empty() && resolving == 0 && scheduler.waiting() == 0 && running_tasks == 0;
+        return source_exhausted && read_ahead.empty() && resolving == 0 && scheduler.waiting() == 0 && tasks.running() == 0;
     }
 };
 
@@ -189,8 +163,8 @@ asio::awaitable<void> work_loop::run(did_source source, bool until_drained) {
             m.start_lookups(ex);
             retry_at = m.start_fetches(ex);
         }
-        m.forget_ended_tasks();
-        if (m.stopping ? m.running_tasks == 0 : until_drained && m.drained()) break;
+        m.tasks.forget_ended();
+        if (m.stopping ? m.tasks.running() == 0 : until_drained && m.drained()) break;
         if (m.notified) continue;  // something changed while this pass ran
         // Without a deadline the loop sleeps until a task ends, a lookup lands or wake().
         if (retry_at == clock::time_point::max()) timer.expires_at(asio::steady_timer::time_point::max());
@@ -199,7 +173,7 @@ asio::awaitable<void> work_loop::run(did_source source, bool until_drained) {
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         m.sleeper = nullptr;
     }
-    m.forget_ended_tasks();
+    m.tasks.forget_ended();
 }
 
 void work_loop::wake() {
@@ -220,8 +194,7 @@ void work_loop::stop() {
 
 void work_loop::abandon() {
     stop();
-    for (auto& t : impl_->tasks)
-        if (!t.ended) t.cancel.emit(asio::cancellation_type::terminal);
+    impl_->tasks.cancel_all();
 }
 
 void work_loop::set_params(loop_params params) {
