@@ -269,6 +269,7 @@ config load_string(const std::string& text, const std::string& source) {
         top.get("spool_dir", cfg.spool_dir, as_path);
         top.get("state_dir", cfg.state_dir, as_path);
         top.get("verify_signatures", cfg.verify_signatures, as_bool);
+        top.get("stop_timeout_seconds", cfg.stop_timeout_seconds, as_positive);
         top.get("incremental_sync", cfg.incremental_sync, as_bool);
         top.get("allow_private_addresses", cfg.allow_private_addresses, as_bool);
         top.get("log_level", cfg.log_level, [](const YAML::Node& n, log::level& out, std::string& why) {

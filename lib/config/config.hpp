@@ -106,6 +106,9 @@ struct config {
     bool allow_private_addresses = false;
     std::filesystem::path tls_ca_file;  ///< added to the system trust store when set
     std::string metrics_listen = "127.0.0.1:9464";
+    /// The daemon's SIGTERM drain: DIDs still in flight after this are abandoned
+    /// (back to pending); keep it below the unit's TimeoutStopSec.
+    double stop_timeout_seconds = 60;
     log::level log_level = log::level::info;
 };
 

@@ -10,7 +10,8 @@ wait_for() {  # wait_for FILE PATTERN
 }
 
 # Port 0: the daemon picks a free port for /metrics and logs it.
-sed 's/^  listen: 127.0.0.1:9464/  listen: 127.0.0.1:0/' "$example" >"$tmp/config.yaml"
+# The example config with its directories moved into the test's own.
+sed -e 's/^  listen: 127.0.0.1:9464/  listen: 127.0.0.1:0/' -e "s#/var/lib/bsky-backfill/#$tmp/var/#" "$example" >"$tmp/config.yaml"
 scrape() { python3 -c 'import sys, urllib.request
 try: r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); print(r.read().decode())
 except urllib.error.HTTPError as e: print(e.code)' "$1"; }
@@ -35,10 +36,10 @@ health=$(scrape "${metrics_url%/metrics}/healthz")
 [[ $health == $'200\nok'* ]]; check healthz $? "$health"
 
 # A valid change: the log level and a restart-only key.
-sed -i 's/^log_level: info/log_level: debug/; s#^  dir: /var/lib/bsky-backfill/output#  dir: /tmp/elsewhere#' "$tmp/config.yaml"
+sed -i "s/^log_level: info/log_level: debug/; s#^  dir: $tmp/var/output#  dir: /tmp/elsewhere#" "$tmp/config.yaml"
 kill -HUP "$pid"
 wait_for "$tmp/log" 'config reloaded'; check reload $? "$(cat "$tmp/log")"
-grep -q 'output.dir changed; it takes effect only after a restart' "$tmp/log"; check restart-key $? "$(cat "$tmp/log")"
+grep -q 'output.dir changed; these take effect only after a restart' "$tmp/log"; check restart-key $? "$(cat "$tmp/log")"
 grep -q 'RELOADING=1' "$tmp/notify.log"; check reloading $? "$(cat "$tmp/notify.log")"
 
 # An invalid file is rejected and the daemon keeps running.
@@ -55,6 +56,9 @@ kill -TERM "$pid"
 wait "$pid"; code=$?
 check sigterm-exit $code "exit $code"
 grep -q 'STOPPING=1' "$tmp/notify.log"; check stopping $? "$(cat "$tmp/notify.log")"
+# In order: READY, RELOADING, READY (twice), STOPPING.
+order=$(grep -oE '^(READY|RELOADING|STOPPING)=1' "$tmp/notify.log" | tr '\n' ' ')
+[[ $order == "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1 STOPPING=1 " ]]; check notify-order $? "$order"
 
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

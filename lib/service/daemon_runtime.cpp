@@ -1,0 +1,174 @@
+#include "service/daemon_runtime.hpp"
+
+#include "metrics/registry.hpp"
+#include "ops/metrics_server.hpp"
+#include "ops/sd_notify.hpp"
+#include "schedule/task_group.hpp"
+#include "service/backfill_service.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <string>
+
+namespace bsky::service {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+struct daemon_runtime::impl {
+    impl(asio::io_context& io_, std::filesystem::path path, config::config c, log::logger& log)
+        : io(io_),
+          config_path(std::move(path)),
+          cfg(std::move(c)),
+          logger(log),
+          reloads(registry.counter("bsky_config_reloads_total", "SIGHUP reloads by result", "result")),
+          metrics_server(io.get_executor(), cfg.metrics_listen, registry),
+          backfill(io.get_executor(), cfg, logger, &registry),
+          tasks(logger) {
+        registry.gauge("bsky_build_info", "The running version", "version").set(BSKY_VERSION, 1);
+    }
+
+    asio::io_context& io;
+    std::filesystem::path config_path;
+    config::config cfg;
+    log::logger& logger;
+    metrics::registry registry;  // before the parts that publish into it
+    metrics::family& reloads;
+    ops::metrics_server metrics_server;
+    backfill_service backfill;
+    schedule::task_group tasks;
+    bool stopping = false, work_ended = false;
+    asio::signal_set* signals = nullptr;
+
+    void reload() {
+        ops::sd_notify("RELOADING=1");
+        try {
+            auto fresh = config::load_file(config_path);
+            auto restart_only = config::keys_needing_restart(cfg, fresh);
+            if (!restart_only.empty()) {
+                std::string keys;
+                for (const auto& k : restart_only) keys += (keys.empty() ? "" : ", ") + k;
+                logger.warn("config reload: {} changed; these take effect only after a restart, the rest applies now", keys);
+            }
+            backfill.apply(fresh);
+            logger.set_level(fresh.log_level);
+            cfg = std::move(fresh);
+            reloads.add("applied");
+            logger.info("config reloaded from {}: new limits, types, time range and retries apply to DIDs that start from now on",
+                        config_path.string());
+        } catch (const config::config_error& e) {
+            reloads.add("rejected");
+            logger.error("config reload rejected, keeping the running config: {}", e.what());
+        }
+        ops::sd_notify("READY=1");
+    }
+
+    // The first stop signal drains; the deadline or a second signal abandons.
+    void begin_stop(asio::steady_timer& deadline) {
+        stopping = true;
+        ops::sd_notify("STOPPING=1");
+        backfill.stop();
+        deadline.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(cfg.stop_timeout_seconds * 1000)));
+        deadline.async_wait([this](boost::system::error_code ec) {
+            if (ec || work_ended) return;
+            logger.warn("stop: DIDs still in flight after {} s are abandoned; they return to pending at the next start",
+                        cfg.stop_timeout_seconds);
+            backfill.abandon();
+        });
+    }
+
+    asio::awaitable<void> watch_signals() {
+        asio::signal_set watched(io, SIGHUP, SIGTERM, SIGINT);
+        asio::steady_timer deadline(io);
+        signals = &watched;
+        while (!work_ended) {
+            auto [ec, signo] = co_await watched.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            if (signo == SIGHUP) {
+                reload();
+                continue;
+            }
+            const char* name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+            if (!stopping) {
+                logger.info("received {}: taking no new DIDs, finishing those in flight (up to {} s)", name, cfg.stop_timeout_seconds);
+                begin_stop(deadline);
+            } else {
+                logger.warn("received {} again: abandoning the DIDs in flight; they return to pending at the next start", name);
+                backfill.abandon();
+            }
+        }
+        signals = nullptr;
+        deadline.cancel();
+    }
+
+    // Pings come from a timer on the event loop itself: a stalled loop stops them.
+    asio::awaitable<void> watchdog(std::chrono::microseconds interval) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        for (;;) {
+            ops::sd_notify("WATCHDOG=1");
+            timer.expires_after(interval / 2);
+            co_await timer.async_wait(asio::use_awaitable);
+        }
+    }
+
+    asio::awaitable<void> report_status() {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        auto last = std::chrono::steady_clock::now();
+        std::uint64_t last_records = backfill.progress().records.load();
+        for (;;) {
+            timer.expires_after(5s);
+            co_await timer.async_wait(asio::use_awaitable);
+            auto now = std::chrono::steady_clock::now();
+            auto records = backfill.progress().records.load();
+            double rate = static_cast<double>(records - last_records) / std::chrono::duration<double>(now - last).count();
+            last = now;
+            last_records = records;
+            auto s = backfill.snapshot();
+            ops::sd_notify("STATUS=" + std::to_string(backfill.progress().dids_finished.load()) + " DIDs ended, " +
+                           std::to_string(s.in_flight) + " in flight, " + std::to_string(s.waiting) + " queued, " +
+                           std::to_string(static_cast<long long>(rate)) + " records/s");
+        }
+    }
+
+    asio::awaitable<void> supervise() {
+        auto ex = co_await asio::this_coro::executor;
+        tasks.spawn(ex, backfill.run_forever(), "work loop", [this] {
+            work_ended = true;
+            // Work is over: the others end with it.
+            tasks.cancel_all();
+            metrics_server.stop();
+            if (signals) signals->cancel();
+        });
+        tasks.spawn(ex, metrics_server.run(), "metrics server");
+        if (auto usec = ops::watchdog_usec()) tasks.spawn(ex, watchdog(std::chrono::microseconds(usec)), "watchdog");
+        tasks.spawn(ex, report_status(), "status");
+        ops::sd_notify("READY=1\nSTATUS=started");
+        logger.info("bsky-backfilld {} started with {}; metrics at http://{}/metrics", BSKY_VERSION, config_path.string(),
+                    metrics_server.local_address());
+        co_await watch_signals();
+    }
+};
+
+daemon_runtime::daemon_runtime(asio::io_context& io, std::filesystem::path config_path, config::config cfg, log::logger& logger)
+    : impl_(std::make_unique<impl>(io, std::move(config_path), std::move(cfg), logger)) {}
+
+daemon_runtime::~daemon_runtime() = default;
+
+int daemon_runtime::run() {
+    auto& m = *impl_;
+    std::exception_ptr failure;
+    asio::co_spawn(m.io, m.supervise(), [&](std::exception_ptr e) { failure = e; });
+    m.io.run();
+    if (failure) std::rethrow_exception(failure);
+    m.logger.info("stopped; every DID not finished is pending for the next start");
+    return 0;
+}
+
+}  // namespace bsky::service
