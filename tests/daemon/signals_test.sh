@@ -27,7 +27,7 @@ notify_pid=$!
 trap 'kill "$pid" "$notify_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 100); do [[ -S "$tmp/notify.sock" ]] && break; sleep 0.05; done
 
-NOTIFY_SOCKET="$tmp/notify.sock" "$daemon" --config "$tmp/config.yaml" 2>"$tmp/log" &
+NOTIFY_SOCKET="$tmp/notify.sock" WATCHDOG_USEC=200000 "$daemon" --config "$tmp/config.yaml" 2>"$tmp/log" &
 pid=$!
 wait_for "$tmp/notify.log" 'READY=1'; check ready $? "no READY=1: $(cat "$tmp/notify.log") $(cat "$tmp/log")"
 metrics_url=$(grep -o 'metrics at http://[^ ]*' "$tmp/log" | head -1 | cut -d' ' -f3)
@@ -51,6 +51,10 @@ kill -0 "$pid" 2>/dev/null; check still-running $? "the daemon died on a bad rel
 page=$(scrape "$metrics_url")
 grep -q '^bsky_config_reloads_total{result="applied"} 1$' <<<"$page"; check metrics-reload-applied $? "$page"
 grep -q '^bsky_config_reloads_total{result="rejected"} 1$' <<<"$page"; check metrics-reload-rejected $? "$page"
+
+grep -q 'WATCHDOG=1' "$tmp/notify.log"; check watchdog $? "no WATCHDOG=1 with WATCHDOG_USEC set: $(cat "$tmp/notify.log")"
+wait_for "$tmp/notify.log" 'STATUS=.*DIDs ended.*records/s' || sleep 6
+grep -q 'STATUS=.*DIDs ended, .* in flight, .* queued, .* records/s' "$tmp/notify.log"; check status $? "$(grep STATUS "$tmp/notify.log")"
 
 kill -TERM "$pid"
 wait "$pid"; code=$?
