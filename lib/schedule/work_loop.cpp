@@ -68,7 +68,14 @@ struct work_loop::impl {
     }
 
     asio::awaitable<void> resolve_ahead(std::string did) {
-        auto resolution = co_await resolver.resolve(did);
+        resolve::resolution resolution;
+        try {
+            resolution = co_await resolver.resolve(did);
+        } catch (...) {
+            --resolving;  // cancelled (abandon): the DID stays pending in the store
+            taken.erase(did);
+            throw;
+        }
         --resolving;
         if (stopping) {
             taken.erase(did);
