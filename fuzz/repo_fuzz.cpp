@@ -20,6 +20,7 @@
 #include "backfill/classify.hpp"
 #include "backfill/transform.hpp"
 #include "car_model.hpp"
+#include "crypto/did_key.hpp"
 #include "repo/repo_reader.hpp"
 
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
@@ -267,32 +268,52 @@ private:
     std::string did_, rev_;
 };
 
-// One full read, fed `chunk` bytes at a time (the first piece `first`
-// bytes); returns everything observable about how it ended.
-std::string read_repo(std::span<const std::uint8_t> car, std::size_t first, std::size_t chunk, std::uint64_t spill_threshold,
-                      bool check_json) {
-    transforming_sink sink(check_json);
-    bsky::repo::repo_reader reader(sink, {.spill_threshold_bytes = spill_threshold, .max_block_bytes = 1 << 20});
+struct read_plan {
+    std::size_t first;   ///< size of the first piece
+    std::size_t chunk;   ///< size of every later piece
+    bsky::repo::reader_options options;
+    bool check_json = false;
+};
+
+// One full read; returns everything observable about how it ended.
+std::string read_repo(std::span<const std::uint8_t> car, read_plan plan) {
+    transforming_sink sink(plan.check_json);
+    plan.options.max_block_bytes = 1 << 20;
+    bsky::repo::repo_reader reader(sink, std::move(plan.options));
     std::error_code ec;
-    for (std::size_t pos = 0, n = first; pos < car.size() && !ec; pos += n, n = chunk)
+    for (std::size_t pos = 0, n = plan.first; pos < car.size() && !ec; pos += n, n = plan.chunk)
         ec = reader.put(car.subspan(pos, std::min(n, car.size() - pos)));
     if (!ec) ec = reader.finish();
     auto stats = reader.stats();
-    return sink.output + ec.category().name() + ":" + std::to_string(ec.value()) + " " + reader.error_message() + " records " +
-           std::to_string(stats.records) + " nodes " + std::to_string(stats.mst_nodes);
+    std::string outcome = sink.output + ec.category().name() + ":" + std::to_string(ec.value()) + " " + reader.error_message() +
+                          " records " + std::to_string(stats.records) + " nodes " + std::to_string(stats.mst_nodes);
+    for (const auto& m : reader.missing()) outcome += "\nmissing " + m;
+    if (const auto& c = reader.commit()) outcome += std::string("\nsignature ") + std::string(bsky::repo::to_string(c->signature));
+    return outcome;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::span<const std::uint8_t> car(data, size);
-    // Chunk sizes derived from the input, so each input has its own splits.
+    // Chunk sizes and options derived from the input, so each input has its own.
     std::size_t mix = size;
     for (std::size_t i = 0; i < std::min<std::size_t>(size, 64); ++i) mix = mix * 31 + data[size - 1 - i];
-    auto whole = read_repo(car, size, size, 64 << 20, true);
-    auto small_chunks = read_repo(car, 1 + mix % 17, 1 + (mix >> 8) % 61, 4096, false);
-    auto split = read_repo(car, size == 0 ? 0 : mix % size, size, 64 << 20, false);
-    if (whole != small_chunks || whole != split) std::abort();  // the outcome depends on how the bytes arrived
+    auto whole = read_repo(car, {.first = size, .chunk = size, .options = {}, .check_json = true});
+    bsky::repo::reader_options spilling{.spill_threshold_bytes = 4096};
+    if (whole != read_repo(car, {.first = 1 + mix % 17, .chunk = 1 + (mix >> 8) % 61, .options = spilling}))
+        std::abort();  // the outcome depends on how the bytes arrived, or on where the blocks were kept
+    if (mix & 0x10000) {
+        if (whole != read_repo(car, {.first = size == 0 ? 0 : (mix >> 20) % size, .chunk = size, .options = {}})) std::abort();
+        return 0;
+    }
+    // The checks a backfill adds: the DID asked for, a signing key (the
+    // snarfed2 fixture's, so its unmutated commit verifies), and partial repos.
+    static const auto key = bsky::crypto::parse_did_key("did:key:zQ3shuteTZT6t9ek6UcKu7UfVES2AJgpadj2bT5zD8NHFqLce");
+    bsky::repo::reader_options checking{.expected_did = mix & 0x20000 ? "did:plc:lulmyldiq4sb2ikags5sfb25" : "",
+                                        .key = mix & 0x40000 ? key : std::nullopt,
+                                        .allow_partial = true};
+    (void)read_repo(car, {.first = size, .chunk = size, .options = std::move(checking)});
     return 0;
 }
 
