@@ -65,6 +65,12 @@ std::string mutate_chars(rng& r, std::string s) {
     return s;
 }
 
+std::size_t common_prefix(const std::string& a, const std::string& b) {
+    std::size_t n = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+    return n;
+}
+
 void collect(value& v, std::vector<value*>& out) {
     out.push_back(&v);
     for (auto& child : v.items) collect(child, out);
@@ -135,6 +141,60 @@ bsky::fuzz::block* find_block(bsky::fuzz::car_model& car, const std::string& id)
     return nullptr;
 }
 
+// The full keys of an MST node's entries, undoing the prefix compression
+// as far as the entries allow.
+std::vector<std::string> entry_keys(value& entries) {
+    std::vector<std::string> keys;
+    for (auto& entry : entries.items) {
+        auto* k = entry.find("k");
+        auto* p = entry.find("p");
+        std::string previous = keys.empty() ? std::string() : keys.back();
+        auto prefix = p && p->type == kind::unsigned_int ? std::min<std::uint64_t>(p->number, previous.size()) : 0;
+        keys.push_back(previous.substr(0, prefix) + (k ? k->text : std::string()));
+    }
+    return keys;
+}
+
+// Edits of one MST node that keep it well formed but change the tree's
+// meaning at the edges the walker checks: prefix lengths at 0 and at the
+// previous key's full length, keys equal to, extending or preceding the
+// previous one, entries swapped, dropped or repeated, subtrees rewired.
+bool mutate_mst_node(rng& r, bsky::fuzz::car_model& car) {
+    std::vector<value*> nodes;
+    for (auto& b : car.blocks)
+        if (auto* e = b.decoded ? b.tree.find("e") : nullptr; e && e->type == kind::array) nodes.push_back(&b.tree);
+    if (nodes.empty()) return false;
+    value& node = *nodes[below(r, nodes.size())];
+    value& entries = *node.find("e");
+    if (entries.items.empty() || r() % 8 == 0) {
+        if (r() % 2) node.set("l", r() % 3 ? bsky::fuzz::make_link(some_block_id(r, car)) : value{});
+        else node.erase("l");
+        return true;
+    }
+    auto keys = entry_keys(entries);
+    auto i = below(r, entries.items.size());
+    value& entry = entries.items[i];
+    std::string previous = i == 0 ? std::string() : keys[i - 1];
+    auto set_key = [&](const std::string& key, std::size_t prefix) {
+        prefix = std::min(prefix, key.size());
+        entry.set("p", bsky::fuzz::make_int(static_cast<std::int64_t>(prefix)));
+        entry.set("k", bsky::fuzz::make_bytes(key.substr(prefix)));
+    };
+    switch (r() % 8) {
+        case 0: entry.set("p", bsky::fuzz::make_int(0)); return true;
+        case 1: entry.set("p", bsky::fuzz::make_int(static_cast<std::int64_t>(previous.size() + r() % 2))); return true;
+        case 2: set_key(previous + "a", previous.size()); return true;  // the previous key is a prefix of this one
+        case 3: set_key(previous, previous.size()); return true;        // the same key twice
+        case 4: set_key(mutate_chars(r, keys[i]), common_prefix(previous, keys[i])); return true;
+        case 5:
+            if (entries.items.size() > 1) std::swap(entry, entries.items[below(r, entries.items.size())]);
+            else entries.items.push_back(entry);
+            return true;
+        case 6: entries.items.erase(entries.items.begin() + static_cast<std::ptrdiff_t>(i)); return true;
+        default: entry.set("t", r() % 3 ? bsky::fuzz::make_link(some_block_id(r, car)) : value{}); return true;
+    }
+}
+
 // Edits aimed at the fields the repo code reads: the commit's, an MST
 // entry's, a record's. Returns false when the CAR has no such block.
 bool mutate_field(rng& r, bsky::fuzz::car_model& car) {
@@ -150,6 +210,7 @@ bool mutate_field(rng& r, bsky::fuzz::car_model& car) {
             fields = commit_fields, field_count = std::size(commit_fields);
             break;
         case 1:
+            if (r() % 2) return mutate_mst_node(r, car);
             for (auto& b : car.blocks)
                 if (auto* e = b.decoded ? b.tree.find("e") : nullptr; e && e->type == kind::array)
                     for (auto& entry : e->items) targets.push_back(&entry);
@@ -170,9 +231,7 @@ bool mutate_field(rng& r, bsky::fuzz::car_model& car) {
         else target.set(field, random_scalar(r, car));
         return true;
     }
-    // An MST prefix length stays near its legal range most of the time.
-    if (field == "p" && slot->type == kind::unsigned_int && r() % 2) slot->number = below(r, slot->number + 3);
-    else mutate_value(r, *slot, car, random_scalar(r, car));
+    mutate_value(r, *slot, car, random_scalar(r, car));
     return true;
 }
 
