@@ -30,20 +30,47 @@ std::string sync_of(const char* created_at, const char* start = "2024-09-27-00:0
     return s.value ? std::string(s.value->view()) : "invalid: " + s.invalid_reason;
 }
 
-TEST(IdentifyRecordType, LastSegmentOfType) {
-    auto like = from_json(R"({"$type":"app.bsky.feed.like","createdAt":"2024-10-01T00:00:00Z"})");
-    EXPECT_EQ(backfill::record_type("app.bsky.feed.like", like->doc.root()), "like");
-    auto follow = from_json(R"({"$type":"app.bsky.graph.follow"})");
-    EXPECT_EQ(backfill::record_type("app.bsky.graph.follow", follow->doc.root()), "follow");
-    auto untyped = from_json(R"({"text":"x"})");
-    EXPECT_EQ(backfill::record_type("com.example.thing", untyped->doc.root()), "thing");
+std::string type_of(const char* collection, const char* json) {
+    auto d = from_json(json);
+    auto kind = backfill::record_type(collection, d->doc.root());
+    return kind.invalid_reason.empty() ? kind.type : "invalid: " + kind.invalid_reason;
+}
+
+TEST(IdentifyRecordType, LastSegmentOfTheCollection) {
+    EXPECT_EQ(type_of("app.bsky.feed.like", R"({"$type":"app.bsky.feed.like","createdAt":"2024-10-01T00:00:00Z"})"), "like");
+    EXPECT_EQ(type_of("app.bsky.graph.follow", R"({"$type":"app.bsky.graph.follow"})"), "follow");
+    EXPECT_EQ(type_of("com.example.thing", R"({"text":"x"})"), "thing");
 }
 
 TEST(IdentifyPostType, ReplyFieldMakesAReply) {
-    auto post = from_json(R"({"$type":"app.bsky.feed.post","text":"hi"})");
-    EXPECT_EQ(backfill::record_type("app.bsky.feed.post", post->doc.root()), "post");
-    auto reply = from_json(R"({"$type":"app.bsky.feed.post","text":"hi","reply":{"root":{},"parent":{}}})");
-    EXPECT_EQ(backfill::record_type("app.bsky.feed.post", reply->doc.root()), "reply");
+    EXPECT_EQ(type_of("app.bsky.feed.post", R"({"$type":"app.bsky.feed.post","text":"hi"})"), "post");
+    EXPECT_EQ(type_of("app.bsky.feed.post", R"({"$type":"app.bsky.feed.post","text":"hi","reply":{"root":{},"parent":{}}})"),
+              "reply");
+    EXPECT_EQ(type_of("app.bsky.feed.post", R"({"text":"hi","reply":{}})"), "reply");
+}
+
+TEST(IdentifyRecordType, TypeThatDisagreesWithTheCollectionIsInvalid) {
+    // The record's own $type chose the file name once: "/tmp/evil" escaped the output directory.
+    EXPECT_EQ(type_of("app.bsky.feed.like", R"({"$type":"x./tmp/evil"})"),
+              "invalid: $type 'x./tmp/evil' does not match its collection app.bsky.feed.like");
+    EXPECT_EQ(type_of("app.bsky.feed.like", R"({"$type":"app.bsky.feed.post"})"),
+              "invalid: $type 'app.bsky.feed.post' does not match its collection app.bsky.feed.like");
+    EXPECT_EQ(type_of("app.bsky.feed.like", R"({"$type":"x.evil type\n"})"),
+              "invalid: $type 'x.evil type?' does not match its collection app.bsky.feed.like");
+    EXPECT_EQ(type_of("app.bsky.feed.like", R"({"$type":7})"), "invalid: $type is not a string");
+    // A reply is still a reply, and still has to be a post.
+    EXPECT_EQ(type_of("app.bsky.feed.post", R"({"$type":"app.bsky.feed.like","reply":{}})"),
+              "invalid: $type 'app.bsky.feed.like' does not match its collection app.bsky.feed.post");
+    // The type is still known, so a record of an unwanted collection counts as skipped, not invalid.
+    auto d = from_json(R"({"$type":"x./tmp/evil"})");
+    EXPECT_EQ(backfill::record_type("app.bsky.feed.like", d->doc.root()).type, "like");
+}
+
+TEST(IdentifyRecordType, CollectionThatIsNotAnNsidIsInvalid) {
+    EXPECT_EQ(type_of("x./tmp/evil", R"({"$type":"x./tmp/evil"})"), "invalid: collection 'x./tmp/evil' is not an NSID");
+    EXPECT_EQ(type_of("like", R"({})"), "invalid: collection 'like' is not an NSID");
+    auto d = from_json(R"({})");
+    EXPECT_EQ(backfill::record_type("a.b.c-d", d->doc.root()).type, "");
 }
 
 TEST(AssignDefaultBackfillSynctimestamp, Rules) {
