@@ -99,7 +99,7 @@ void jsonl_files::commit(const std::string& did, const std::set<std::string>& ty
     // 1. The journal: where each part file ends before this DID's lines.
     std::ostringstream journal;
     for (const auto& type : types) {
-        if (!fs::exists(d / (type + ".jsonl"))) continue;
+        if (!fs::exists(d / (checked_type(type) + ".jsonl"))) continue;
         auto part = current_part(type);
         std::uint64_t length = fs::exists(part) ? fs::file_size(part) : 0;
         // The part's file name only: the output directory may contain spaces.
