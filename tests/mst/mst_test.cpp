@@ -1,6 +1,9 @@
+#include "car/reader.hpp"
 #include "cbor/encoder.hpp"
+#include "cid/varint.hpp"
 #include "crypto/sha256.hpp"
 #include "mst/mst.hpp"
+#include "repo/repo_reader.hpp"
 #include "support/fixtures.hpp"
 
 #include <gtest/gtest.h>
@@ -191,6 +194,45 @@ TEST(MstHostile, OversizedKeyAndNode) {
     std::tie(ec, detail) = expand_root(claims);
     EXPECT_EQ(ec, bsky::mst::error::bad_node);
     EXPECT_NE(detail.find("claims more entries than the block holds"), std::string::npos) << detail;
+}
+
+TEST(MstHostile, NodeOverTheBlockSizeLimit) {
+    // Nodes are blocks: the repo reader refuses one over limits.max_block_bytes before decoding or storing it.
+    auto keys = keys_of_height(0, 200);
+    std::vector<entry> entries(keys.begin(), keys.end());
+    auto big = node(entries);
+    ASSERT_GT(big.size(), 4096u);
+    bytes header;
+    bsky::cbor::encoder h(header);
+    h.map_header(2);
+    h.text("roots");
+    h.array_header(1);
+    h.link(cid_of({0xa0}));  // the commit never comes: the node fails first
+    h.text("version");
+    h.unsigned_int(1);
+    bytes car;
+    auto section = [&](std::span<const std::uint8_t> id, const bytes& b) {
+        std::uint8_t length[10];
+        auto n = bsky::cid::write_varint(id.size() + b.size(), length);
+        car.insert(car.end(), length, length + n);
+        car.insert(car.end(), id.begin(), id.end());
+        car.insert(car.end(), b.begin(), b.end());
+    };
+    section({}, header);
+    auto header_size = car.size();
+    section(cid_of(big).bytes(), big);
+
+    struct : bsky::repo::record_sink {
+        std::error_code on_record(const bsky::repo::record_view&) override { return {}; }
+    } sink;
+    bsky::repo::repo_reader reader(sink, {.max_block_bytes = 4096});
+    auto ec = reader.put(car);
+    EXPECT_EQ(ec, bsky::car::error::section_too_large);
+    // The section's length varint is the first thing the limit sees.
+    EXPECT_TRUE(reader.error_message().starts_with("offset " + std::to_string(header_size) + ": section claims "))
+        << reader.error_message();
+    EXPECT_TRUE(reader.error_message().ends_with("over the limit of " + std::to_string(4096 + bsky::cid::cid::max_size)))
+        << reader.error_message();
 }
 
 }  // namespace
