@@ -26,10 +26,14 @@ std::string did_problem(std::string_view did) {
                                : "not a DID (expected did:plc:<24 base32 chars> or did:web:<host>)";
 }
 
+enum class csv_fault { none, unclosed_quote, text_after_quote };
+
+constexpr std::string_view spanning_records = "(records spanning lines are not supported)";
+
 // One CSV record (RFC 4180) of a single line: fields separated by commas,
 // optionally quoted ("" stands for a quote inside), spaces around a field
-// dropped. Returns why the line is not one record, or empty.
-std::string split_csv(std::string_view line, std::vector<std::string>& fields) {
+// dropped. On a fault, fields.size() is the number of the field at fault.
+csv_fault split_csv(std::string_view line, std::vector<std::string>& fields) {
     fields.clear();
     std::size_t i = 0;
     for (;;) {
@@ -37,23 +41,20 @@ std::string split_csv(std::string_view line, std::vector<std::string>& fields) {
         std::string& field = fields.emplace_back();
         if (i < line.size() && line[i] == '"') {
             for (++i;; ++i) {
-                if (i >= line.size())
-                    return "field " + std::to_string(fields.size()) +
-                           ": the quoted field is not closed on this line (records spanning lines are not supported)";
+                if (i >= line.size()) return csv_fault::unclosed_quote;
                 if (line[i] != '"') field += line[i];
                 else if (i + 1 < line.size() && line[i + 1] == '"') field += line[++i];
                 else break;
             }
             ++i;  // the closing quote
             while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-            if (i < line.size() && line[i] != ',')
-                return "field " + std::to_string(fields.size()) + ": text after the closing quote";
+            if (i < line.size() && line[i] != ',') return csv_fault::text_after_quote;
         } else {
             auto comma = std::min(line.find(',', i), line.size());
             field.assign(trim_space(line.substr(i, comma - i)));
             i = comma;
         }
-        if (i >= line.size()) return {};
+        if (i >= line.size()) return csv_fault::none;
         ++i;  // the comma
     }
 }
@@ -70,23 +71,29 @@ did_line_reader::did_line_reader(std::string source)
 std::optional<std::string> did_line_reader::feed(std::string_view raw) {
     if (++number_ == 1 && raw.starts_with(utf8_bom)) raw.remove_prefix(utf8_bom.size());
     auto line = trim_space(raw);
-    if (line.empty() || line.front() == '#' || no_did_column_) return std::nullopt;
+    if (line.empty() || no_did_column_) return std::nullopt;
     auto reject = [&](std::string reason) -> std::optional<std::string> {
         rejected_.push_back({source_, number_, std::string(line.substr(0, 200)), std::move(reason)});
         return std::nullopt;
     };
+    if (csv_ && continues_record_) {
+        // Even a line starting with '#' is inside the quoted field; an odd number of quotes closes it.
+        if (std::count(line.begin(), line.end(), '"') % 2 == 1) continues_record_ = false;
+        return reject("not a CSV row: the rest of the record that line " + std::to_string(record_start_) + " began " +
+                      std::string(spanning_records));
+    }
+    if (line.front() == '#') return std::nullopt;
     std::string_view did;
     if (csv_) {
-        if (continues_record_) {
-            // An odd number of quotes closes the field that the record left open.
-            if (std::count(line.begin(), line.end(), '"') % 2 == 1) continues_record_ = false;
-            return reject("not a CSV row: the rest of the record that line " + std::to_string(record_start_) +
-                          " began (records spanning lines are not supported)");
-        }
-        if (auto why = split_csv(line, fields_); !why.empty()) {
-            continues_record_ = why.ends_with("(records spanning lines are not supported)");
-            record_start_ = number_;
-            return reject("not a CSV row: " + why);
+        switch (split_csv(line, fields_)) {
+            case csv_fault::none: break;
+            case csv_fault::unclosed_quote:
+                continues_record_ = true;
+                record_start_ = number_;
+                return reject("not a CSV row: field " + std::to_string(fields_.size()) +
+                              ": the quoted field is not closed on this line " + std::string(spanning_records));
+            case csv_fault::text_after_quote:
+                return reject("not a CSV row: field " + std::to_string(fields_.size()) + ": text after the closing quote");
         }
         if (!header_done_) {
             header_done_ = true;

@@ -47,7 +47,7 @@ TEST(DidLineReader, CsvQuotedFieldsKeepTheirCommas) {
     auto dids = read(reader, {"\xef\xbb\xbf\"name\", \"notes\" ,DID\r", "\"Smith, Alice\",\"likes \"\"cats\"\", dogs\",did:plc:ewvi7nxzyoun6zhxrhs64oiz\r",
                               "  \"Bob\" ,  x  ,  \"did:web:example.com\"  ", "\"Carol, \"\"C\"\"\",,did:plc:ewvi7nxzyoun6zhxrhs64oiz",
                               ",,", "a,b,\"did:plc:ewvi7nxzyoun6zhxrhs64oiz,extra\"", "\"Dan, the\",\"notes\"x,did:web:example.org",
-                              "\"Eve,\"\"spans", "two", "lines\",x,did:web:example.net", "z,z,did:web:example.org"});
+                              "\"Eve,\"\"spans", "# two", "lines\",x,did:web:example.net", "z,z,did:web:example.org"});
     EXPECT_EQ(dids, (std::vector<std::string>{"did:plc:ewvi7nxzyoun6zhxrhs64oiz", "did:web:example.com",
                                               "did:plc:ewvi7nxzyoun6zhxrhs64oiz", "did:web:example.org"}));
     auto rejected = reader.take_rejected();
