@@ -147,7 +147,8 @@ auto number_in(double min, double max) {
 }
 
 std::string size_text(std::uint64_t bytes) {
-    static constexpr std::pair<std::uint64_t, const char*> units[] = {{1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}};
+    static constexpr std::pair<std::uint64_t, const char*> units[] = {
+        {1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}};
     for (auto [factor, unit] : units)
         if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
     return std::to_string(bytes);
@@ -159,7 +160,8 @@ auto bytes_in(std::uint64_t min, std::uint64_t max) {
         auto s = scalar_text(n);
         std::uint64_t v = 0;
         if (!parse_byte_size(s, v) || v < min || v > max) {
-            why = "expected a size from " + size_text(min) + " to " + size_text(max) + " (such as 4096, 64KiB, 64MiB or 2GiB), got '" + s + "'";
+            why = "expected a size from " + size_text(min) + " to " + size_text(max) +
+                  " (such as 4096, 64KiB, 64MiB or 2GiB), got '" + s + "'";
             return false;
         }
         out = v;
