@@ -89,7 +89,7 @@ public:
     }
 
     std::error_code on_record(const repo::record_view& r) override {
-        auto type = backfill::record_type(r.collection, r.value);
+        auto type = backfill::record_type(r.collection, r.value).type;
         auto sync = backfill::compute_synctimestamp(r.value["createdAt"], range_);
         uri_.assign("at://").append(did_).append("/").append(r.path);
         cid_.clear();
@@ -129,6 +129,8 @@ int inspect(daemon::arg_cursor& args) {
             auto text = args.value();
             if (!config::parse_byte_size(text, spill_threshold))
                 throw daemon::usage_error{"--spill-threshold takes a size such as 64MiB, not '" + text + "'"};
+            daemon::check_flag_range("--spill-threshold", text, spill_threshold, config::spill_threshold_range.min,
+                                     config::spill_threshold_range.max);
         }
         else if (!args.peek().starts_with("--") && file.empty()) {
             file = std::string(args.peek());
@@ -245,13 +247,8 @@ run_options parse_run_options(daemon::arg_cursor& args, bool& help) {
         }
         if (args.take("--dids")) o.dids_arg += (o.dids_arg.empty() ? "" : ",") + args.value();
         else if (args.take("--dids-file")) o.dids_file = args.value();
-        else if (args.take("--batch-size")) {
-            auto v = args.value();
-            char* end = nullptr;
-            auto n = std::strtoul(v.c_str(), &end, 10);
-            if (v.empty() || *end || n == 0) throw daemon::usage_error{"--batch-size takes a whole number of at least 1, not '" + v + "'"};
-            o.dids_per_batch = n;
-        } else if (args.take("--start-timestamp")) o.start_ts = args.value();
+        else if (args.take("--batch-size")) o.dids_per_batch = daemon::whole_number_flag("--batch-size", args.value(), 1, 1000000);
+        else if (args.take("--start-timestamp")) o.start_ts = args.value();
         else if (args.take("--end-timestamp")) o.end_ts = args.value();
         else if (args.take("--types")) o.types = args.value();
         else if (args.take("--config")) o.config_path = args.value();

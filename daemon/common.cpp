@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 namespace bsky::daemon {
 
 namespace {
@@ -21,6 +23,23 @@ log::logger& stderr_logger() {
     }();
     static log::logger logger{[](log::level lvl, std::string_view msg) { sink->log(to_spdlog(lvl), msg); }};
     return logger;
+}
+
+void check_flag_range(std::string_view flag, std::string_view text, std::uint64_t value, std::uint64_t min, std::uint64_t max) {
+    if (value >= min && value <= max) return;
+    throw usage_error{std::string(flag) + " must be from " + std::to_string(min) + " to " + std::to_string(max) + ", not '" +
+                      std::string(text) + "'"};
+}
+
+std::uint64_t whole_number_flag(std::string_view flag, std::string_view text, std::uint64_t min, std::uint64_t max) {
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    bool digits_only = !text.empty() && text.front() >= '0' && text.front() <= '9';
+    if (!digits_only || ec != std::errc{} || end != text.data() + text.size())
+        throw usage_error{std::string(flag) + " takes a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
+                          ", not '" + std::string(text) + "'"};
+    check_flag_range(flag, text, value, min, max);
+    return value;
 }
 
 bool arg_cursor::take(std::string_view name) {

@@ -1,5 +1,6 @@
 #pragma once
 // Shared wiring for the two executables: spdlog binding and argument helpers.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,13 @@ log::logger& stderr_logger();
 struct usage_error {
     std::string message;
 };
+
+/// The whole number `text` gives for `flag`, in [min, max]: digits only, so
+/// "-1", "1e3", "", " 5" and overflow are usage errors naming the flag.
+std::uint64_t whole_number_flag(std::string_view flag, std::string_view text, std::uint64_t min, std::uint64_t max);
+/// A usage error naming `flag` and its range unless min <= value <= max
+/// (for values parsed otherwise, such as sizes).
+void check_flag_range(std::string_view flag, std::string_view text, std::uint64_t value, std::uint64_t min, std::uint64_t max);
 
 /// Consumes argv as "--name value", "--name=value" or bare flags.
 class arg_cursor {

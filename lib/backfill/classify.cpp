@@ -1,18 +1,35 @@
 #include "backfill/classify.hpp"
 
 #include "syntax/datetime.hpp"
+#include "syntax/syntax.hpp"
 
 namespace bsky::backfill {
 
 using namespace std::chrono;
 
-std::string record_type(std::string_view collection, cbor::value_ref value) {
-    auto type = value["$type"];
-    std::string_view nsid = type.is(cbor::kind::string) ? type.as_string() : collection;
-    auto dot = nsid.rfind('.');
-    std::string_view last = dot == std::string_view::npos ? nsid : nsid.substr(dot + 1);
-    if (last == "post" && value["reply"].valid()) return "reply";
-    return std::string(last);
+namespace {
+// Hostile text goes into log lines: keep it short and printable.
+std::string quoted(std::string_view text) {
+    std::string out = "'";
+    for (char c : text.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    return out + (text.size() > 64 ? "...'" : "'");
+}
+}  // namespace
+
+record_kind record_type(std::string_view collection, cbor::value_ref value) {
+    record_kind out;
+    auto last = collection.substr(collection.rfind('.') + 1);
+    if (!syntax::is_nsid(collection) || !syntax::is_output_name(last)) {
+        out.invalid_reason = "collection " + quoted(collection) + " is not an NSID";
+        return out;
+    }
+    out.type = last == "post" && value["reply"].valid() ? "reply" : std::string(last);
+    auto declared = value["$type"];
+    if (!declared.valid()) return out;
+    if (!declared.is(cbor::kind::string)) out.invalid_reason = "$type is not a string";
+    else if (declared.as_string() != collection)
+        out.invalid_reason = "$type " + quoted(declared.as_string()) + " does not match its collection " + std::string(collection);
+    return out;
 }
 
 sys_seconds default_synctimestamp(sys_seconds created) noexcept {

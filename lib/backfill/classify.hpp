@@ -11,9 +11,20 @@
 
 namespace bsky::backfill {
 
-/// Last segment of `$type` (falling back to the collection NSID when `$type`
-/// is absent); a post whose value has a `reply` field is a "reply".
-std::string record_type(std::string_view collection, cbor::value_ref value);
+struct record_kind {
+    /// The last segment of the collection NSID (`app.bsky.feed.like` -> `like`),
+    /// "reply" for a post whose value has a `reply` field; always a
+    /// syntax::is_output_name, or empty when the collection is not an NSID.
+    std::string type;
+    /// Why the record may not be exported (a `$type` that is not its
+    /// collection, a collection that is not an NSID); empty when it may.
+    std::string invalid_reason;
+};
+
+/// The record type comes from the MST path's collection, never from the
+/// record's own `$type`, which only has to agree with it (or be absent): a
+/// record chooses neither the file it lands in nor the type it counts as.
+record_kind record_type(std::string_view collection, cbor::value_ref value);
 
 struct time_range {
     std::chrono::sys_seconds start;

@@ -5,17 +5,17 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 
 namespace bsky::backfill {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\xef' ||
-                          s.front() == '\xbb' || s.front() == '\xbf'))
-        s.remove_prefix(1);
+constexpr std::string_view utf8_bom = "\xef\xbb\xbf";
+
+std::string_view trim_space(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
     return s;
 }
 
@@ -26,14 +26,41 @@ std::string did_problem(std::string_view did) {
                                : "not a DID (expected did:plc:<24 base32 chars> or did:web:<host>)";
 }
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-    std::vector<std::string_view> out;
-    for (std::size_t start = 0;;) {
-        auto end = s.find(sep, start);
-        out.push_back(s.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
-        if (end == std::string_view::npos) return out;
-        start = end + 1;
+enum class csv_fault { none, unclosed_quote, text_after_quote };
+
+constexpr std::string_view spanning_records = "(records spanning lines are not supported)";
+
+// One CSV record (RFC 4180) of a single line: fields separated by commas,
+// optionally quoted ("" stands for a quote inside), spaces around a field
+// dropped. On a fault, fields.size() is the number of the field at fault.
+csv_fault split_csv(std::string_view line, std::vector<std::string>& fields) {
+    fields.clear();
+    std::size_t i = 0;
+    for (;;) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        std::string& field = fields.emplace_back();
+        if (i < line.size() && line[i] == '"') {
+            for (++i;; ++i) {
+                if (i >= line.size()) return csv_fault::unclosed_quote;
+                if (line[i] != '"') field += line[i];
+                else if (i + 1 < line.size() && line[i + 1] == '"') field += line[++i];
+                else break;
+            }
+            ++i;  // the closing quote
+            while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+            if (i < line.size() && line[i] != ',') return csv_fault::text_after_quote;
+        } else {
+            auto comma = std::min(line.find(',', i), line.size());
+            field.assign(trim_space(line.substr(i, comma - i)));
+            i = comma;
+        }
+        if (i >= line.size()) return csv_fault::none;
+        ++i;  // the comma
     }
+}
+
+bool is_did_header(std::string_view name) {
+    return name.size() == 3 && (name[0] | 0x20) == 'd' && (name[1] | 0x20) == 'i' && (name[2] | 0x20) == 'd';
 }
 
 }  // namespace
@@ -42,28 +69,46 @@ did_line_reader::did_line_reader(std::string source)
     : source_(std::move(source)), csv_(source_.ends_with(".csv")), jsonl_(source_.ends_with(".jsonl")), header_done_(!csv_) {}
 
 std::optional<std::string> did_line_reader::feed(std::string_view raw) {
-    ++number_;
-    auto line = trim(raw);
-    if (line.empty() || line.front() == '#' || no_did_column_) return std::nullopt;
+    if (++number_ == 1 && raw.starts_with(utf8_bom)) raw.remove_prefix(utf8_bom.size());
+    auto line = trim_space(raw);
+    if (line.empty() || no_did_column_) return std::nullopt;
     auto reject = [&](std::string reason) -> std::optional<std::string> {
         rejected_.push_back({source_, number_, std::string(line.substr(0, 200)), std::move(reason)});
         return std::nullopt;
     };
+    if (csv_ && continues_record_) {
+        // Even a line starting with '#' is inside the quoted field; an odd number of quotes closes it.
+        if (std::count(line.begin(), line.end(), '"') % 2 == 1) continues_record_ = false;
+        return reject("not a CSV row: the rest of the record that line " + std::to_string(record_start_) + " began " +
+                      std::string(spanning_records));
+    }
+    if (line.front() == '#') return std::nullopt;
     std::string_view did;
     if (csv_) {
-        auto fields = split(line, ',');
+        switch (split_csv(line, fields_)) {
+            case csv_fault::none: break;
+            case csv_fault::unclosed_quote:
+                continues_record_ = true;
+                record_start_ = number_;
+                return reject("not a CSV row: field " + std::to_string(fields_.size()) +
+                              ": the quoted field is not closed on this line " + std::string(spanning_records));
+            case csv_fault::text_after_quote:
+                return reject("not a CSV row: field " + std::to_string(fields_.size()) + ": text after the closing quote");
+        }
         if (!header_done_) {
             header_done_ = true;
-            for (std::size_t i = 0; i < fields.size(); ++i)
-                if (trim(fields[i]) == "did") {
-                    did_column_ = i;
-                    return std::nullopt;
-                }
+            auto column = std::find_if(fields_.begin(), fields_.end(), [](const std::string& f) { return is_did_header(f); });
+            if (column != fields_.end()) {
+                did_column_ = static_cast<std::size_t>(column - fields_.begin());
+                return std::nullopt;
+            }
             no_did_column_ = true;
             return reject("the CSV header has no 'did' column");
         }
-        if (did_column_ >= fields.size()) return reject("the row has no 'did' column");
-        did = trim(fields[did_column_]);
+        if (did_column_ >= fields_.size())
+            return reject("the row has " + std::to_string(fields_.size()) + " field(s); the 'did' column is field " +
+                          std::to_string(did_column_ + 1));
+        did = fields_[did_column_];
     } else if (jsonl_) {
         boost::system::error_code ec;
         auto v = boost::json::parse(line, ec);
@@ -74,6 +119,7 @@ std::optional<std::string> did_line_reader::feed(std::string_view raw) {
         return std::string(field->get_string());
     } else {
         did = line;
+        if (did.size() >= 2 && did.front() == '"' && did.back() == '"') did = did.substr(1, did.size() - 2);
     }
     auto problem = did_problem(did);
     if (!problem.empty()) return reject(problem);

@@ -1,7 +1,12 @@
 #pragma once
 // DID lists as users hand them over: .txt one DID a line, .csv with a `did`
 // column, .jsonl with a `did` field (and --dids arguments, read as .txt);
-// blank lines and # comments ignored. Every rejected line is reported.
+// blank lines and # comments ignored, a UTF-8 byte order mark and CRLF line
+// ends accepted. Every rejected line is reported.
+//
+// CSV follows RFC 4180 (quoted fields, "" for a quote, a `did` header in any
+// column and any case, spaces around fields dropped), one record a line: a
+// quoted field that runs onto the next line is rejected with that reason.
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,6 +39,9 @@ private:
     std::size_t did_column_ = 0, number_ = 0;
     bool no_did_column_ = false;
     std::vector<rejected_line> rejected_;
+    std::vector<std::string> fields_;  ///< the current CSV row, reused
+    bool continues_record_ = false;    ///< inside a quoted CSV field left open by line record_start_
+    std::size_t record_start_ = 0;
 };
 
 }  // namespace bsky::backfill

@@ -39,15 +39,16 @@ public:
     }
 
     std::error_code on_record(const repo::record_view& r) override {
-        auto type = record_type(r.collection, r.value);
+        auto [type, type_problem] = record_type(r.collection, r.value);
         if (!params_.record_types.contains(type) && !params_.record_types.contains(std::string(r.collection))) {
             ++skipped;
             return {};
         }
         auto sync = compute_synctimestamp(r.value["createdAt"], params_.range);
-        if (!sync.value) {
+        if (!type_problem.empty() || !sync.value) {
             ++invalid;
-            if (invalid_reasons.size() < 5) invalid_reasons.push_back(std::string(r.path) + ": " + sync.invalid_reason);
+            if (invalid_reasons.size() < 5)
+                invalid_reasons.push_back(std::string(r.path) + ": " + (type_problem.empty() ? sync.invalid_reason : type_problem));
             return {};
         }
         if (params_.filter_by_time && !sync.in_range && type != "follow") {
@@ -147,8 +148,8 @@ void pipeline::attach_metrics(metrics::registry& registry) {
     metrics_.in_flight->set(0);
     metrics_.records = &registry.counter("bsky_records_exported_total", "Records committed to the queues, by record type", "type");
     metrics_.skipped = &registry.counter("bsky_records_skipped_total",
-                                         "Records read but not exported: type (not in record_types), invalid (no usable createdAt), "
-                                         "time_range (outside it, filter mode)",
+                                         "Records read but not exported: type (not in record_types), invalid (no usable createdAt, $type "
+                                         "not its collection), time_range (outside it, filter mode)",
                                          "reason");
     metrics_.bytes = &registry.counter("bsky_repo_bytes_total", "Repo (CAR) bytes received from PDSes");
     auto& slice = registry.gauge("bsky_longest_parse_slice_seconds", "The longest the event loop spent parsing one body chunk");

@@ -103,40 +103,71 @@ auto as_bool = [](const YAML::Node& n, bool& out, std::string& why) {
     return true;
 };
 
-auto as_count = [](const YAML::Node& n, std::uint32_t& out, std::string& why) {
-    auto s = scalar_text(n);
-    char* end = nullptr;
-    errno = 0;
-    unsigned long long v = s.empty() || s[0] == '-' ? 0 : std::strtoull(s.c_str(), &end, 10);
-    if (s.empty() || s[0] == '-' || !end || *end != '\0' || errno != 0 || v == 0 ||
-        v > std::numeric_limits<std::uint32_t>::max()) {
-        why = "expected a whole number of at least 1, got '" + s + "'";
-        return false;
-    }
-    out = static_cast<std::uint32_t>(v);
-    return true;
-};
+// Range-checked parsers: every number a user can set has bounds a
+// demanding operator would accept, so a typo (an extra zero, a minus sign)
+// is an error naming the line, not a daemon that misbehaves.
 
-auto as_positive = [](const YAML::Node& n, double& out, std::string& why) {
-    auto s = scalar_text(n);
-    char* end = nullptr;
-    double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
-    if (s.empty() || !end || *end != '\0' || !std::isfinite(v) || v <= 0) {
-        why = "expected a number greater than 0, got '" + s + "'";
-        return false;
-    }
-    out = v;
-    return true;
-};
+// A whole number in [min, max]: digits only (no sign, exponent or fraction).
+template <class T>
+auto count_in(T min, T max) {
+    return [min, max](const YAML::Node& n, T& out, std::string& why) {
+        auto s = scalar_text(n);
+        unsigned long long v = 0;
+        bool digits = !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+        if (digits) v = std::strtoull(s.c_str(), nullptr, 10);
+        if (!digits || v < min || v > max) {
+            why = "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" + s + "'";
+            return false;
+        }
+        out = static_cast<T>(v);
+        return true;
+    };
+}
 
-auto as_bytes = [](const YAML::Node& n, std::uint64_t& out, std::string& why) {
-    auto s = scalar_text(n);
-    if (!parse_byte_size(s, out) || out == 0) {
-        why = "expected a size such as 4096, 64KiB, 64MiB or 2GiB, got '" + s + "'";
-        return false;
-    }
-    return true;
-};
+std::string number_text(double v) {
+    std::ostringstream text;
+    text.precision(10);
+    text << v;
+    return text.str();
+}
+
+// A (decimal) number in [min, max].
+auto number_in(double min, double max) {
+    return [min, max](const YAML::Node& n, double& out, std::string& why) {
+        auto s = scalar_text(n);
+        char* end = nullptr;
+        double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
+        if (s.empty() || !end || *end != '\0' || !std::isfinite(v) || v < min || v > max) {
+            why = "expected a number from " + number_text(min) + " to " + number_text(max) + ", got '" + s + "'";
+            return false;
+        }
+        out = v;
+        return true;
+    };
+}
+
+std::string size_text(std::uint64_t bytes) {
+    static constexpr std::pair<std::uint64_t, const char*> units[] = {
+        {1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}};
+    for (auto [factor, unit] : units)
+        if (bytes >= factor && bytes % factor == 0) return std::to_string(bytes / factor) + unit;
+    return std::to_string(bytes);
+}
+
+// A byte size ("4096", "64KiB", "2GiB") in [min, max].
+auto bytes_in(std::uint64_t min, std::uint64_t max) {
+    return [min, max](const YAML::Node& n, std::uint64_t& out, std::string& why) {
+        auto s = scalar_text(n);
+        std::uint64_t v = 0;
+        if (!parse_byte_size(s, v) || v < min || v > max) {
+            why = "expected a size from " + size_text(min) + " to " + size_text(max) +
+                  " (such as 4096, 64KiB, 64MiB or 2GiB), got '" + s + "'";
+            return false;
+        }
+        out = v;
+        return true;
+    };
+}
 
 auto as_url = [](const YAML::Node& n, std::string& out, std::string& why) {
     auto s = scalar_text(n);
@@ -166,6 +197,14 @@ auto one_of(std::initializer_list<std::pair<const char*, E>> choices) {
         why = "expected one of " + names + ", got '" + s + "'";
         return false;
     };
+}
+
+// A record type becomes a file name and a subject: a short name (post,
+// like, profile: the rule of syntax::is_output_name) or a full collection NSID.
+std::string record_type_problem(const std::string& type) {
+    if (syntax::is_output_name(type) || syntax::is_nsid(type)) return {};
+    return "'" + type.substr(0, 64) + "' is neither a record type name (1-63 ASCII letters and digits, such as post or like) " +
+           "nor a collection NSID (such as app.bsky.feed.like)";
 }
 
 }  // namespace
@@ -236,10 +275,7 @@ void validate(config& cfg, const std::string& source) {
     if (cfg.record_types.empty()) fail("record_types", "must name at least one record type");
     std::set<std::string> unique;
     for (const auto& type : cfg.record_types) {
-        // A short type name (last NSID segment: post, like, profile...) or a full collection NSID.
-        bool short_name = !type.empty() && syntax::is_nsid("x.y." + type);
-        if (!short_name && !syntax::is_nsid(type))
-            fail("record_types", "'" + type + "' is neither a record type name (post, like, ...) nor a collection NSID");
+        if (auto why = record_type_problem(type); !why.empty()) fail("record_types", why);
         if (!unique.insert(type).second) fail("record_types", "'" + type + "' is listed twice");
     }
     if (cfg.retries.backoff_base_seconds > cfg.retries.backoff_cap_seconds)
@@ -248,8 +284,6 @@ void validate(config& cfg, const std::string& source) {
         fail("rate_limits.max_concurrent_per_host", "must not exceed rate_limits.max_concurrent_fetches");
     if (cfg.limits.max_block_bytes > cfg.limits.max_car_bytes)
         fail("limits.max_block_bytes", "must not exceed limits.max_car_bytes");
-    if (cfg.limits.max_cbor_depth > 4096) fail("limits.max_cbor_depth", "must be at most 4096");
-    if (cfg.output.batch_size > 100000) fail("output.batch_size", "must be at most 100000");
     if (auto colon = cfg.metrics_listen.rfind(':'); colon == std::string::npos || colon == 0 ||
                                                     colon + 1 == cfg.metrics_listen.size())
         fail("metrics.listen", "expected HOST:PORT, got '" + cfg.metrics_listen + "'");
@@ -269,7 +303,7 @@ config load_string(const std::string& text, const std::string& source) {
         top.get("spool_dir", cfg.spool_dir, as_path);
         top.get("state_dir", cfg.state_dir, as_path);
         top.get("verify_signatures", cfg.verify_signatures, as_bool);
-        top.get("stop_timeout_seconds", cfg.stop_timeout_seconds, as_positive);
+        top.get("stop_timeout_seconds", cfg.stop_timeout_seconds, number_in(0.1, 86400));
         top.get("incremental_sync", cfg.incremental_sync, as_bool);
         top.get("allow_private_addresses", cfg.allow_private_addresses, as_bool);
         top.get("log_level", cfg.log_level, [](const YAML::Node& n, log::level& out, std::string& why) {
@@ -288,6 +322,8 @@ config load_string(const std::string& text, const std::string& source) {
                     why = "every entry must be a string";
                     return false;
                 }
+                why = record_type_problem(item.Scalar());
+                if (!why.empty()) return false;
                 out.push_back(item.Scalar());
             }
             return true;
@@ -298,8 +334,8 @@ config load_string(const std::string& text, const std::string& source) {
                     one_of<output_kind>({{"sqlite", output_kind::sqlite}, {"jsonl", output_kind::jsonl}, {"nats", output_kind::nats}}));
             out.get("format", cfg.output.format, one_of<output_format>({{"pipeline", output_format::pipeline}, {"raw", output_format::raw}}));
             out.get("dir", cfg.output.dir, as_path);
-            out.get("batch_size", cfg.output.batch_size, as_count);
-            out.get("jsonl_rotate_bytes", cfg.output.jsonl_rotate_bytes, as_bytes);
+            out.get("batch_size", cfg.output.batch_size, count_in<std::uint32_t>(1, 100000));
+            out.get("jsonl_rotate_bytes", cfg.output.jsonl_rotate_bytes, bytes_in(4ull << 10, 1ull << 40));
             auto nats = out.section("nats");
             nats.get("url", cfg.output.nats.url, as_string);
             nats.get("stream", cfg.output.nats.stream, as_string);
@@ -315,41 +351,41 @@ config load_string(const std::string& text, const std::string& source) {
             auto rl = top.section("rate_limits");
             for (auto [name, bucket] : {std::pair{"pds", &cfg.rate_limits.pds}, std::pair{"plc", &cfg.rate_limits.plc}}) {
                 auto b = rl.section(name);
-                b.get("requests", bucket->requests, as_positive);
-                b.get("window_seconds", bucket->window_seconds, as_positive);
-                b.get("burst", bucket->burst, as_positive);
+                b.get("requests", bucket->requests, number_in(1, 1e7));
+                b.get("window_seconds", bucket->window_seconds, number_in(1, 86400));
+                b.get("burst", bucket->burst, number_in(1, 1e7));
             }
-            rl.get("default_pause_seconds", cfg.rate_limits.default_pause_seconds, as_positive);
-            rl.get("max_concurrent_fetches", cfg.rate_limits.max_concurrent_fetches, as_count);
-            rl.get("max_concurrent_per_host", cfg.rate_limits.max_concurrent_per_host, as_count);
+            rl.get("default_pause_seconds", cfg.rate_limits.default_pause_seconds, number_in(1, 86400));
+            rl.get("max_concurrent_fetches", cfg.rate_limits.max_concurrent_fetches, count_in<std::uint32_t>(1, 10000));
+            rl.get("max_concurrent_per_host", cfg.rate_limits.max_concurrent_per_host, count_in<std::uint32_t>(1, 1000));
         }
         {
             auto r = top.section("retries");
-            r.get("max_attempts", cfg.retries.max_attempts, as_count);
-            r.get("backoff_base_seconds", cfg.retries.backoff_base_seconds, as_positive);
-            r.get("backoff_cap_seconds", cfg.retries.backoff_cap_seconds, as_positive);
+            r.get("max_attempts", cfg.retries.max_attempts, count_in<std::uint32_t>(1, 100));
+            r.get("backoff_base_seconds", cfg.retries.backoff_base_seconds, number_in(0.001, 3600));
+            r.get("backoff_cap_seconds", cfg.retries.backoff_cap_seconds, number_in(0.001, 86400));
         }
         {
             auto l = top.section("limits");
-            l.get("max_car_bytes", cfg.limits.max_car_bytes, as_bytes);
-            l.get("max_block_bytes", cfg.limits.max_block_bytes, as_bytes);
-            l.get("spill_threshold_bytes", cfg.limits.spill_threshold_bytes, as_bytes);
-            l.get("max_did_document_bytes", cfg.limits.max_did_document_bytes, as_bytes);
-            l.get("max_cbor_depth", cfg.limits.max_cbor_depth, as_count);
+            l.get("max_car_bytes", cfg.limits.max_car_bytes, bytes_in(1ull << 10, 1ull << 40));
+            l.get("max_block_bytes", cfg.limits.max_block_bytes, bytes_in(1ull << 10, 256ull << 20));
+            l.get("spill_threshold_bytes", cfg.limits.spill_threshold_bytes, bytes_in(spill_threshold_range.min, spill_threshold_range.max));
+            l.get("max_did_document_bytes", cfg.limits.max_did_document_bytes, bytes_in(1ull << 10, 16ull << 20));
+            l.get("max_cbor_depth", cfg.limits.max_cbor_depth, count_in<std::uint32_t>(16, 4096));
         }
         {
             auto t = top.section("timeouts");
-            t.get("connect_seconds", cfg.timeouts.connect_seconds, as_positive);
-            t.get("tls_handshake_seconds", cfg.timeouts.tls_handshake_seconds, as_positive);
-            t.get("response_headers_seconds", cfg.timeouts.response_headers_seconds, as_positive);
-            t.get("idle_body_seconds", cfg.timeouts.idle_body_seconds, as_positive);
+            t.get("connect_seconds", cfg.timeouts.connect_seconds, number_in(0.1, 3600));
+            t.get("tls_handshake_seconds", cfg.timeouts.tls_handshake_seconds, number_in(0.1, 3600));
+            t.get("response_headers_seconds", cfg.timeouts.response_headers_seconds, number_in(0.1, 3600));
+            t.get("idle_body_seconds", cfg.timeouts.idle_body_seconds, number_in(0.1, 3600));
         }
         {
             auto r = top.section("resolve");
-            r.get("cache_ttl_seconds", cfg.resolve.cache_ttl_seconds, as_positive);
-            r.get("cache_max_entries", cfg.resolve.cache_max_entries, as_count);
-            r.get("lookahead_dids", cfg.resolve.lookahead_dids, as_count);
-            r.get("concurrent_lookups", cfg.resolve.concurrent_lookups, as_count);
+            r.get("cache_ttl_seconds", cfg.resolve.cache_ttl_seconds, number_in(1, 30 * 86400));
+            r.get("cache_max_entries", cfg.resolve.cache_max_entries, count_in<std::uint32_t>(1, 100000000));
+            r.get("lookahead_dids", cfg.resolve.lookahead_dids, count_in<std::uint32_t>(1, 10000000));
+            r.get("concurrent_lookups", cfg.resolve.concurrent_lookups, count_in<std::uint32_t>(1, 1000));
             r.get("hosts", cfg.resolve.hosts, [](const YAML::Node& n, std::map<std::string, std::string>& out, std::string& why) {
                 if (!n.IsMap()) {
                     why = "expected a mapping of host names to IP addresses, such as {pds.lab.example: 10.1.2.3}";

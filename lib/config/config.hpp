@@ -132,6 +132,12 @@ void validate(config& cfg, const std::string& source_name = "<config>");
 /// Dotted keys whose change between two configs only takes effect after a restart.
 std::vector<std::string> keys_needing_restart(const config& running, const config& reloaded);
 
+/// The bounds of limits.spill_threshold_bytes, which `inspect --spill-threshold` shares.
+struct byte_range {
+    std::uint64_t min, max;
+};
+inline constexpr byte_range spill_threshold_range{64ull << 10, 1ull << 40};
+
 /// Parses "64MiB", "1.5GB", "4096" (bytes); false when malformed.
 bool parse_byte_size(std::string_view text, std::uint64_t& out) noexcept;
 

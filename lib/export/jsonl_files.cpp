@@ -1,6 +1,7 @@
 #include "export/jsonl_files.hpp"
 
 #include "state/sqlite.hpp"
+#include "syntax/syntax.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 namespace bsky::exporter {
@@ -41,6 +43,14 @@ void append_file(const fs::path& from, const fs::path& to) {
     fsync_path(to);
 }
 
+// The last line of defence: a type becomes a directory and a journal word.
+const std::string& checked_type(const std::string& type) {
+    if (!syntax::is_output_name(type))
+        throw std::invalid_argument("jsonl sink: record type '" + type.substr(0, 64) +
+                                    "' is not a safe file name (1-63 ASCII letters and digits); nothing written");
+    return type;
+}
+
 // DIDs may contain ':' and '%': name staging directories safely.
 std::string safe_name(const std::string& did) {
     std::string out;
@@ -55,7 +65,7 @@ jsonl_files::jsonl_files(fs::path output_dir, std::uint64_t rotate_bytes) : dir_
 fs::path jsonl_files::staging_dir(const std::string& did) const { return dir_ / ".staging" / safe_name(did); }
 
 fs::path jsonl_files::current_part(const std::string& type) {
-    auto type_dir = dir_ / type;
+    auto type_dir = dir_ / checked_type(type);
     fs::create_directories(type_dir);
     int last = -1;
     for (const auto& e : fs::directory_iterator(type_dir)) {
@@ -75,6 +85,7 @@ fs::path jsonl_files::current_part(const std::string& type) {
 void jsonl_files::stage(const std::string& type, const std::string& did, const std::string& lines, std::size_t, std::size_t,
                         const std::string&) {
     auto d = staging_dir(did);
+    checked_type(type);
     fs::create_directories(d);
     std::ofstream out(d / (type + ".jsonl"), std::ios::binary | std::ios::app);
     out << lines;
@@ -88,10 +99,11 @@ void jsonl_files::commit(const std::string& did, const std::set<std::string>& ty
     // 1. The journal: where each part file ends before this DID's lines.
     std::ostringstream journal;
     for (const auto& type : types) {
-        if (!fs::exists(d / (type + ".jsonl"))) continue;
+        if (!fs::exists(d / (checked_type(type) + ".jsonl"))) continue;
         auto part = current_part(type);
         std::uint64_t length = fs::exists(part) ? fs::file_size(part) : 0;
-        journal << type << ' ' << part.string() << ' ' << length << '\n';
+        // The part's file name only: the output directory may contain spaces.
+        journal << type << ' ' << part.filename().string() << ' ' << length << '\n';
     }
     {
         std::ofstream out(d / "journal.tmp", std::ios::binary);
@@ -109,9 +121,11 @@ void jsonl_files::commit(const std::string& did, const std::set<std::string>& ty
 void jsonl_files::apply(const std::string& did) {
     auto d = staging_dir(did);
     std::ifstream in(d / "journal");
-    std::string type, part;
+    std::string type, name;
     std::uint64_t length = 0;
-    while (in >> type >> part >> length) {
+    while (in >> type >> name >> length) {
+        // (A journal from before part names were relative holds an absolute path, which `/` keeps.)
+        auto part = dir_ / checked_type(type) / name;
         if (fs::exists(part) && fs::file_size(part) > length) fs::resize_file(part, length);
         append_file(d / (type + ".jsonl"), part);
     }
@@ -133,7 +147,8 @@ void jsonl_files::recover(const std::vector<std::string>& committing) {
             // The crash came before the journal: commit from the start.
             std::set<std::string> types;
             for (const auto& e : fs::directory_iterator(d))
-                if (e.path().extension() == ".jsonl") types.insert(e.path().stem().string());
+                if (e.path().extension() == ".jsonl" && syntax::is_output_name(e.path().stem().string()))
+                    types.insert(e.path().stem().string());
             commit(did, types);
         }
         // No staging directory: the commit had finished.

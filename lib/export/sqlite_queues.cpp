@@ -2,8 +2,10 @@
 
 #include "cbor/dag_json.hpp"
 #include "syntax/datetime.hpp"
+#include "syntax/syntax.hpp"
 
 #include <chrono>
+#include <stdexcept>
 
 namespace bsky::exporter {
 
@@ -18,6 +20,10 @@ std::string now_pipeline() {
 sqlite_queues::sqlite_queues(std::filesystem::path output_dir) : dir_(std::move(output_dir) / "queue") {}
 
 std::filesystem::path sqlite_queues::file_for(const std::string& type) const {
+    // The last line of defence: the type becomes part of a file name.
+    if (!syntax::is_output_name(type))
+        throw std::invalid_argument("sqlite sink: record type '" + type.substr(0, 64) +
+                                    "' is not a safe file name (1-63 ASCII letters and digits); nothing written");
     return dir_ / (std::string(prefix) + type + ".db");
 }
 
@@ -39,8 +45,9 @@ std::vector<std::string> sqlite_queues::existing_types() const {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
         auto name = entry.path().filename().string();
-        if (name.starts_with(prefix) && name.ends_with(".db"))
-            types.push_back(name.substr(prefix.size(), name.size() - prefix.size() - 3));
+        if (!name.starts_with(prefix) || !name.ends_with(".db")) continue;
+        auto type = name.substr(prefix.size(), name.size() - prefix.size() - 3);
+        if (syntax::is_output_name(type)) types.push_back(type);  // someone else's file otherwise
     }
     return types;
 }

@@ -98,9 +98,7 @@ bool is_nsid(std::string_view s) noexcept {
     if (last_dot == std::string_view::npos) return false;
     auto authority = s.substr(0, last_dot);
     auto name = s.substr(last_dot + 1);
-    if (name.empty() || name.size() > 63 || !is_alpha(name.front())) return false;
-    for (char c : name)
-        if (!is_alnum(c)) return false;
+    if (!is_output_name(name)) return false;
     int segments = 0;
     bool ok = for_each_segment(authority, '.', [&](std::string_view label, bool) {
         // The first segment is the reversed top-level domain: no leading digit.
@@ -160,6 +158,13 @@ bool is_repo_path(std::string_view s) noexcept {
     auto slash = s.find('/');
     if (slash == std::string_view::npos) return false;
     return is_nsid(s.substr(0, slash)) && is_record_key(s.substr(slash + 1));
+}
+
+bool is_output_name(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 63 || !is_alpha(s.front())) return false;
+    for (char c : s)
+        if (!is_alnum(c)) return false;
+    return true;
 }
 
 bool is_ip_address(std::string_view text) noexcept {

@@ -28,6 +28,12 @@ bool is_cid_syntax(std::string_view s) noexcept;
 /// An MST key: "collection/rkey" with a valid NSID and record key, at most 1024 bytes.
 bool is_repo_path(std::string_view s) noexcept;
 
+/// A name the sinks may turn into a file or directory name, an SQLite file
+/// name or a NATS subject token: 1-63 ASCII letters and digits, the first a
+/// letter (exactly an NSID's last segment). The one place this rule lives:
+/// record types, configured types and every sink check it.
+bool is_output_name(std::string_view s) noexcept;
+
 /// An IPv4 dotted quad or an IPv6 address (no brackets, no zone).
 bool is_ip_address(std::string_view text) noexcept;
 

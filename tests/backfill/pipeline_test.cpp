@@ -350,10 +350,13 @@ TEST_F(Backfill, EmptyRepoCommitsIntoEitherSink) {
 }
 
 TEST(ValidateRecordType, ConfiguredTypesOnly) {
-    auto cfg = config::defaults();
+    auto defaults = backfill::pipeline_settings(config::defaults());
+    EXPECT_EQ(defaults.record_types, (std::set<std::string>{"block", "follow", "like", "post", "reply", "repost"}));
+    // A configured set replaces the default one, entry for entry: short names and collection NSIDs.
+    auto cfg = config::load_string("record_types: [profile, app.bsky.feed.like, reply]\n", "test.yaml");
     auto params = backfill::pipeline_settings(cfg);
-    EXPECT_TRUE(params.record_types.contains("reply"));
-    EXPECT_FALSE(params.record_types.contains("profile"));
+    EXPECT_EQ(params.record_types, (std::set<std::string>{"profile", "app.bsky.feed.like", "reply"}));
+    EXPECT_FALSE(params.record_types.contains("post")) << "a default type stayed in a configured set";
 }
 
 }  // namespace

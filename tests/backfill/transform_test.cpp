@@ -15,7 +15,9 @@ boost::json::object pipeline_of(const char* json, const char* collection) {
     auto bytes = test::json_to_dag_cbor(boost::json::parse(json), test::link_style::atproto);
     cbor::document doc;
     EXPECT_FALSE(cbor::decode(bytes, doc));
-    auto type = backfill::record_type(collection, doc.root());
+    auto kind = backfill::record_type(collection, doc.root());
+    EXPECT_EQ(kind.invalid_reason, "");
+    auto type = kind.type;
     backfill::record_meta meta{"at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/x/3k", "bafyx", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
                                collection, "3k", type, std::string_view("2024-10-01-00:00:00"), "3lrev"};
     std::string out;

@@ -3,10 +3,24 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace {
 
 using bsky::config::config_error;
 using bsky::config::load_string;
+
+// A YAML double-quoted scalar holding `text` (escapes for the hostile bytes).
+std::string yaml_quoted(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '\n') out += "\\n";
+        else if (c == '"' || c == '\\') out += std::string("\\") + c;
+        else out += c;
+    }
+    return out + "\"";
+}
 
 std::string error_of(const std::string& yaml) {
     try {
@@ -111,20 +125,21 @@ TEST(Config, UnknownKeyNamesKeyAndLine) {
 
 TEST(Config, WrongTypeNamesKeyAndLine) {
     EXPECT_EQ(error_of("\n\noutput:\n  batch_size: many\n"),
-              "test.yaml:4: output.batch_size: expected a whole number of at least 1, got 'many'");
+              "test.yaml:4: output.batch_size: expected a whole number from 1 to 100000, got 'many'");
     EXPECT_EQ(error_of("verify_signatures: maybe\n"), "test.yaml:1: verify_signatures: expected true or false, got 'maybe'");
     EXPECT_EQ(error_of("record_types: post\n"), "test.yaml:1: record_types: expected a list such as [post, reply, like]");
     EXPECT_EQ(error_of("output: 5\n"), "test.yaml:1: output: expected a mapping of keys");
     EXPECT_EQ(error_of("retries:\n  max_attempts: -1\n"),
-              "test.yaml:2: retries.max_attempts: expected a whole number of at least 1, got '-1'");
+              "test.yaml:2: retries.max_attempts: expected a whole number from 1 to 100, got '-1'");
     EXPECT_EQ(error_of("rate_limits:\n  pds:\n    requests: 0\n"),
-              "test.yaml:3: rate_limits.pds.requests: expected a number greater than 0, got '0'");
+              "test.yaml:3: rate_limits.pds.requests: expected a number from 1 to 10000000, got '0'");
 }
 
 TEST(Config, BadValuesNameTheKey) {
     EXPECT_EQ(error_of("output: {kind: kafka}\n"), "test.yaml:1: output.kind: expected one of sqlite, jsonl, nats, got 'kafka'");
     EXPECT_EQ(error_of("limits:\n  max_block_bytes: lots\n"),
-              "test.yaml:2: limits.max_block_bytes: expected a size such as 4096, 64KiB, 64MiB or 2GiB, got 'lots'");
+              "test.yaml:2: limits.max_block_bytes: expected a size from 1KiB to 256MiB (such as 4096, 64KiB, 64MiB or 2GiB), got "
+              "'lots'");
     EXPECT_EQ(error_of("plc_url: plc.directory\n"), "test.yaml:1: plc_url: expected an http:// or https:// URL, got 'plc.directory'");
     EXPECT_EQ(error_of("log_level: loud\n"),
               "test.yaml:1: log_level: expected trace, debug, info, warn, error, critical or off, got 'loud'");
@@ -134,11 +149,85 @@ TEST(Config, BadValuesNameTheKey) {
               "test.yaml: time_range: start 2025-01-01-00:00:00 is after end 2024-01-01-00:00:00");
     EXPECT_EQ(error_of("record_types: [post, post]\n"), "test.yaml: record_types: 'post' is listed twice");
     EXPECT_EQ(error_of("record_types: [po-st]\n"),
-              "test.yaml: record_types: 'po-st' is neither a record type name (post, like, ...) nor a collection NSID");
+              "test.yaml:1: record_types: 'po-st' is neither a record type name (1-63 ASCII letters and digits, such as post or "
+              "like) nor a collection NSID (such as app.bsky.feed.like)");
     EXPECT_EQ(error_of("resolve:\n  hosts: {pds.lab.example: pds.other.example}\n"),
               "test.yaml:2: resolve.hosts: 'pds.other.example' (for pds.lab.example) is not an IPv4 or IPv6 address");
     EXPECT_EQ(error_of("rate_limits: {max_concurrent_fetches: 2, max_concurrent_per_host: 3}\n"),
               "test.yaml: rate_limits.max_concurrent_per_host: must not exceed rate_limits.max_concurrent_fetches");
+}
+
+TEST(Config, RecordTypesCannotNameAPath) {
+    // A configured type becomes a directory (jsonl), a file name (sqlite) and a subject (nats).
+    for (auto bad : {"/tmp/evil", "../x", "post/..", "evil type", "x./tmp/evil", "like\n", "caf\xc3\xa9", ""}) {
+        auto yaml = "\nrecord_types:\n  - post\n  - " + yaml_quoted(bad) + "\n";
+        auto message = error_of(yaml);
+        EXPECT_TRUE(message.starts_with("test.yaml:3: record_types: '")) << bad << " -> " << message;
+        EXPECT_NE(message.find("is neither a record type name"), std::string::npos) << message;
+    }
+    // validate() applies the same rule to types that come from the command line (--types).
+    auto cfg = bsky::config::defaults();
+    cfg.record_types = {"post", "/tmp/evil"};
+    try {
+        bsky::config::validate(cfg, "command line");
+        FAIL() << "a path was accepted as a record type";
+    } catch (const config_error& e) {
+        EXPECT_TRUE(std::string(e.what()).starts_with("command line: record_types: '/tmp/evil' is neither")) << e.what();
+    }
+    EXPECT_EQ(load_string("record_types: [listitem, app.bsky.graph.listitem, threadgate]").record_types.size(), 3u);
+}
+
+// Every numeric key has a range: the first value below it and the first above it
+// are errors that name the file, the line and the key; the bounds themselves load.
+TEST(Config, EveryNumberHasARange) {
+    struct bounded {
+        const char* section;  ///< YAML text before the key, ending in the key's indentation
+        const char* key;
+        const char* dotted;
+        const char* min;
+        const char* below;
+        const char* max;
+        const char* above;
+    };
+    const bounded keys[] = {
+        {"output:\n  ", "batch_size", "output.batch_size", "1", "0", "100000", "100001"},
+        {"output:\n  ", "jsonl_rotate_bytes", "output.jsonl_rotate_bytes", "4KiB", "4095", "1TiB", "1100GB"},
+        {"rate_limits:\n  pds:\n    ", "requests", "rate_limits.pds.requests", "1", "0.5", "10000000", "10000001"},
+        {"rate_limits:\n  pds:\n    ", "window_seconds", "rate_limits.pds.window_seconds", "1", "0.9", "86400", "86401"},
+        {"rate_limits:\n  plc:\n    ", "burst", "rate_limits.plc.burst", "1", "0", "10000000", "1e8"},
+        {"rate_limits:\n  ", "default_pause_seconds", "rate_limits.default_pause_seconds", "1", "-60", "86400", "1e9"},
+        {"rate_limits:\n  ", "max_concurrent_fetches", "rate_limits.max_concurrent_fetches", "1000", "0", "10000", "10001"},
+        {"rate_limits:\n  max_concurrent_fetches: 10000\n  ", "max_concurrent_per_host", "rate_limits.max_concurrent_per_host", "1", "0", "1000", "1001"},
+        {"retries:\n  ", "max_attempts", "retries.max_attempts", "1", "0", "100", "101"},
+        {"retries:\n  backoff_cap_seconds: 86400\n  ", "backoff_base_seconds", "retries.backoff_base_seconds", "0.001", "0", "3600", "3601"},
+        {"retries:\n  ", "backoff_cap_seconds", "retries.backoff_cap_seconds", "1", "0.0001", "86400", "86401"},
+        {"limits:\n  ", "max_car_bytes", "limits.max_car_bytes", "256MiB", "1023", "1TiB", "2TiB"},
+        {"limits:\n  ", "max_block_bytes", "limits.max_block_bytes", "1KiB", "1000", "256MiB", "257MiB"},
+        {"limits:\n  ", "spill_threshold_bytes", "limits.spill_threshold_bytes", "64KiB", "65535", "1TiB", "1025GiB"},
+        {"limits:\n  ", "max_did_document_bytes", "limits.max_did_document_bytes", "1KiB", "1000", "16MiB", "17MiB"},
+        {"limits:\n  ", "max_cbor_depth", "limits.max_cbor_depth", "16", "15", "4096", "4097"},
+        {"timeouts:\n  ", "connect_seconds", "timeouts.connect_seconds", "0.1", "0.05", "3600", "3601"},
+        {"timeouts:\n  ", "tls_handshake_seconds", "timeouts.tls_handshake_seconds", "0.1", "0", "3600", "inf"},
+        {"timeouts:\n  ", "response_headers_seconds", "timeouts.response_headers_seconds", "0.1", "nan", "3600", "7200"},
+        {"timeouts:\n  ", "idle_body_seconds", "timeouts.idle_body_seconds", "0.1", "", "3600", "3600.5"},
+        {"resolve:\n  ", "cache_ttl_seconds", "resolve.cache_ttl_seconds", "1", "0", "2592000", "2592001"},
+        {"resolve:\n  ", "cache_max_entries", "resolve.cache_max_entries", "1", "0", "100000000", "100000001"},
+    };
+    for (const auto& k : keys) {
+        auto yaml = [&](const char* value) { return std::string("log_level: info\n") + k.section + k.key + ": '" + value + "'\n"; };
+        int line = 2 + static_cast<int>(std::count(k.section, k.section + std::strlen(k.section), '\n'));
+        for (auto bad : {k.below, k.above}) {
+            auto message = error_of(yaml(bad));
+            auto want = "test.yaml:" + std::to_string(line) + ": " + k.dotted + ": expected ";
+            EXPECT_TRUE(message.starts_with(want)) << k.dotted << " = '" << bad << "' -> " << message;
+            EXPECT_NE(message.find(std::string("got '") + bad + "'"), std::string::npos) << message;
+        }
+        EXPECT_EQ(error_of(yaml(k.min)), "no error") << k.dotted << " = " << k.min;
+        EXPECT_EQ(error_of(yaml(k.max)), "no error") << k.dotted << " = " << k.max;
+    }
+    // Whole numbers take digits only.
+    for (auto bad : {"1e3", "+5", " 5", "5.0", "0x10", "99999999999999999999"})
+        EXPECT_NE(error_of(std::string("retries: {max_attempts: '") + bad + "'}\n"), "no error") << bad;
 }
 
 TEST(Config, InvalidYamlNamesTheLine) {

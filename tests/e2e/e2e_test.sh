@@ -20,8 +20,11 @@ trap cleanup EXIT
 started=$(date +%s)
 rate_limit=${E2E_RATE_LIMIT:-3/3}
 
-if [[ ! -d $here/node_modules/@atproto/dev-env || ! -d $here/node_modules/@did-plc/lib ]]; then
-  (cd "$here" && npm_config_nodedir=${npm_config_nodedir:-/usr} npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1) \
+# The marker is written last: an install cut short (a timeout mid-compile of
+# better-sqlite3) is redone rather than half used.
+if [[ ! -f $here/node_modules/.bsky-installed ]]; then
+  (cd "$here" && npm_config_nodedir=${npm_config_nodedir:-/usr} npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1 &&
+   touch node_modules/.bsky-installed) \
     || { echo "FAIL: npm ci: $(tail -20 "$tmp/npm.log")"; echo "0 passed, 1 failed"; exit 1; }
 fi
 E2E_RATE_LIMIT=$rate_limit node "$here/harness.mjs" "$tmp" >"$tmp/harness.log" 2>&1 & harness_pid=$!

@@ -64,4 +64,14 @@ TEST(Syntax, RepoPaths) {
     EXPECT_FALSE(bsky::syntax::is_repo_path("app.bsky.feed.post/a/b"));
 }
 
+TEST(Syntax, OutputNamesAreLettersAndDigits) {
+    for (auto ok : {"post", "like", "threadgate", "listItem", "a", "v2"})
+        EXPECT_TRUE(bsky::syntax::is_output_name(ok)) << ok;
+    for (auto bad : {"", "/tmp/evil", "..", ".", "a.b", "a b", "a\nb", "a-b", "a_b", "2post", "post/", "caf\xc3\xa9"})
+        EXPECT_FALSE(bsky::syntax::is_output_name(bad)) << bad;
+    EXPECT_FALSE(bsky::syntax::is_output_name(std::string("a\0b", 3)));
+    EXPECT_TRUE(bsky::syntax::is_output_name(std::string(63, 'x')));
+    EXPECT_FALSE(bsky::syntax::is_output_name(std::string(64, 'x')));
+}
+
 }  // namespace
