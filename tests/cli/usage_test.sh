@@ -37,7 +37,7 @@ expect 2 "--spill-threshold must be from 65536 to 1099511627776, not '1KiB'" -- 
 expect 2 "--spill-threshold must be from 65536 to 1099511627776, not '2TiB'" -- "$cli" inspect x.car --spill-threshold 2TiB
 expect 2 "--spill-threshold takes a size such as 64MiB, not '-5'" -- "$cli" inspect x.car --spill-threshold -5
 # In range, the number is accepted: the run gets past argument parsing (and fails later, on the bad DID).
-expect 1 '"failed":\{"x":' -- "$cli" run --dids x --batch-size 1000000 --output-dir "${TMPDIR:-/tmp}/usage-test-$$"
+expect 1 '"failed":\{"--dids:1":"'"'"'x'"'"': not a DID' -- "$cli" run --dids x --batch-size 1000000 --output-dir "${TMPDIR:-/tmp}/usage-test-$$"
 rm -rf "${TMPDIR:-/tmp}/usage-test-$$"
 # A record type that names a path is refused before anything is written.
 expect 2 "command line: record_types: '/tmp/evil' is neither a record type name" -- "$cli" run --dids x --types post,/tmp/evil
