@@ -37,6 +37,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -212,10 +213,11 @@ struct answer {
 std::string percent_decode(std::string_view s) {
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+        unsigned byte = 0;
+        if (s[i] == '%' && i + 2 < s.size() && std::from_chars(s.data() + i + 1, s.data() + i + 3, byte, 16).ptr == s.data() + i + 3) {
+            out.push_back(static_cast<char>(byte));
             i += 2;
-        } else {
+        } else {  // not an escape (a hostile "%zz" included): taken as it is
             out.push_back(s[i]);
         }
     }
