@@ -43,7 +43,7 @@ bool read_plc_operation(const json::object& op, plc_export_op& out, std::string&
                 why = "the operation's services.atproto_pds has no string endpoint";
                 return false;
             }
-            // Any other type is a service we do not know how to talk to: no PDS, as in a fetched document.
+            // Any other type is not a PDS this client can talk to: the DID gets no endpoint (and fails as unreachable).
             auto* type = string_at(pds->get_object(), "type");
             if (type && *type == "AtprotoPersonalDataServer") out.pds_endpoint = std::string(*endpoint);
         }
