@@ -75,4 +75,9 @@ std::unique_ptr<exporter::sink> make_sink(const config::config& cfg) {
     throw std::runtime_error("output.kind nats is not part of this build yet; use sqlite or jsonl");
 }
 
+std::unique_ptr<resolve::plc_export_index> make_plc_export(const config::config& cfg, log::logger& logger) {
+    if (cfg.resolve.plc_export.empty()) return nullptr;
+    return std::make_unique<resolve::plc_export_index>(cfg.resolve.plc_export, cfg.state_dir / "plc-export.db", logger);
+}
+
 }  // namespace bsky::backfill

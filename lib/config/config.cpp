@@ -284,6 +284,8 @@ void validate(config& cfg, const std::string& source) {
         fail("rate_limits.max_concurrent_per_host", "must not exceed rate_limits.max_concurrent_fetches");
     if (cfg.limits.max_block_bytes > cfg.limits.max_car_bytes)
         fail("limits.max_block_bytes", "must not exceed limits.max_car_bytes");
+    if (!cfg.resolve.plc_export.empty() && std::filesystem::is_directory(cfg.resolve.plc_export))
+        fail("resolve.plc_export", cfg.resolve.plc_export.string() + " is a directory; name the export file (JSON lines) itself");
     if (auto colon = cfg.metrics_listen.rfind(':'); colon == std::string::npos || colon == 0 ||
                                                     colon + 1 == cfg.metrics_listen.size())
         fail("metrics.listen", "expected HOST:PORT, got '" + cfg.metrics_listen + "'");
@@ -386,6 +388,7 @@ config load_string(const std::string& text, const std::string& source) {
             r.get("cache_max_entries", cfg.resolve.cache_max_entries, count_in<std::uint32_t>(1, 100000000));
             r.get("lookahead_dids", cfg.resolve.lookahead_dids, count_in<std::uint32_t>(1, 10000000));
             r.get("concurrent_lookups", cfg.resolve.concurrent_lookups, count_in<std::uint32_t>(1, 1000));
+            r.get("plc_export", cfg.resolve.plc_export, as_path);
             r.get("hosts", cfg.resolve.hosts, [](const YAML::Node& n, std::map<std::string, std::string>& out, std::string& why) {
                 if (!n.IsMap()) {
                     why = "expected a mapping of host names to IP addresses, such as {pds.lab.example: 10.1.2.3}";
@@ -445,6 +448,7 @@ std::vector<std::string> keys_needing_restart(const config& a, const config& b) 
     check(a.tls_ca_file != b.tls_ca_file, "tls.ca_file");
     check(a.metrics_listen != b.metrics_listen, "metrics.listen");
     check(a.resolve.hosts != b.resolve.hosts, "resolve.hosts");
+    check(a.resolve.plc_export != b.resolve.plc_export, "resolve.plc_export");
     return keys;
 }
 

@@ -87,6 +87,9 @@ struct resolve_params {
     /// host name -> IP address to connect to instead of asking DNS (like curl
     /// --resolve); TLS still checks the certificate against the host name.
     std::map<std::string, std::string> hosts;
+    /// The PLC directory's /export (JSON lines of operations), indexed into
+    /// {state_dir}/plc-export.db: did:plc DIDs it names need no lookup. Empty: none.
+    std::filesystem::path plc_export;
 };
 
 struct config {

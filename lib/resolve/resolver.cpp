@@ -1,5 +1,6 @@
 #include "resolve/resolver.hpp"
 
+#include "resolve/plc_export.hpp"
 #include "syntax/syntax.hpp"
 
 namespace bsky::resolve {
@@ -26,6 +27,22 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
         }
         cache_.erase(it);
     }
+    std::optional<resolution> known;
+    if (plc_export_ && syntax::is_did_plc(did)) known = co_await plc_export_->lookup(did);
+    resolution out;
+    if (known) out = std::move(*known);
+    else out = co_await fetch_document(did);
+    if (out.status != resolve_status::failed) {
+        while (cache_.size() >= params_.cache_max_entries && !order_.empty()) {
+            cache_.erase(order_.front());
+            order_.pop_front();
+        }
+        if (cache_.emplace(did, entry{out, now + params_.cache_ttl}).second) order_.push_back(did);
+    }
+    co_return out;
+}
+
+asio::awaitable<resolution> resolver::fetch_document(const std::string& did) {
     resolution out;
     auto url = document_url(did, params_.plc_url);
     if (url.empty()) {
@@ -63,13 +80,6 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
         } else {
             out.detail = url + ": " + why;
         }
-    }
-    if (out.status != resolve_status::failed) {
-        while (cache_.size() >= params_.cache_max_entries && !order_.empty()) {
-            cache_.erase(order_.front());
-            order_.pop_front();
-        }
-        if (cache_.emplace(did, entry{out, now + params_.cache_ttl}).second) order_.push_back(did);
     }
     co_return out;
 }

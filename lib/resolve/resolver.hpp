@@ -36,6 +36,8 @@ struct resolution {
     bool from_cache = false;
 };
 
+class plc_export_index;
+
 /// The URL a DID's document is fetched from; empty for unsupported or malformed DIDs.
 std::string document_url(const std::string& did, const std::string& plc_url);
 
@@ -49,7 +51,12 @@ public:
 
     void set_params(resolver_params params) { params_ = std::move(params); }
 
+    /// did:plc DIDs are asked of `index` first (null: none); a DID it does not name is fetched.
+    void use_plc_export(plc_export_index* index) noexcept { plc_export_ = index; }
+
 private:
+    boost::asio::awaitable<resolution> fetch_document(const std::string& did);
+
     struct entry {
         resolution value;
         std::chrono::steady_clock::time_point expires;
@@ -58,6 +65,7 @@ private:
     resolver_params params_;
     std::map<std::string, entry> cache_;
     std::deque<std::string> order_;  ///< insertion order, for eviction
+    plc_export_index* plc_export_ = nullptr;
 };
 
 }  // namespace bsky::resolve

@@ -36,14 +36,18 @@ struct backfill_service::impl {
           plc_limiter(ex, backfill::plc_limiter_settings(cfg)),
           pds_fetcher(pds_client, pds_limiter, backfill::retry_settings(cfg)),
           plc_fetcher(plc_client, plc_limiter, backfill::retry_settings(cfg)),
+          plc_export(backfill::make_plc_export(cfg, logger)),
           resolver(plc_fetcher, backfill::resolver_settings(cfg)),
           exporter(backfill::make_sink(cfg), cfg.state_dir),
           pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger),
-          loop(pipeline, resolver, pds_limiter, logger, loop_settings(cfg)) {}
+          loop(pipeline, resolver, pds_limiter, logger, loop_settings(cfg)) {
+        resolver.use_plc_export(plc_export.get());
+    }
 
     net::http_client pds_client, plc_client;
     rate::host_limiter pds_limiter, plc_limiter;
     net::fetcher pds_fetcher, plc_fetcher;
+    std::unique_ptr<resolve::plc_export_index> plc_export;  ///< null without resolve.plc_export
     resolve::resolver resolver;
     exporter::exporter exporter;
     backfill::pipeline pipeline;

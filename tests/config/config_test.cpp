@@ -72,6 +72,7 @@ TEST(Config, ExampleFileMatchesTheDefaults) {
     EXPECT_EQ(example.resolve.cache_ttl_seconds, empty.resolve.cache_ttl_seconds);
     EXPECT_EQ(example.resolve.cache_max_entries, empty.resolve.cache_max_entries);
     EXPECT_EQ(example.resolve.hosts, empty.resolve.hosts);
+    EXPECT_EQ(example.resolve.plc_export, empty.resolve.plc_export);
     EXPECT_EQ(example.verify_signatures, empty.verify_signatures);
     EXPECT_EQ(example.incremental_sync, empty.incremental_sync);
     EXPECT_EQ(example.allow_private_addresses, empty.allow_private_addresses);
@@ -249,6 +250,17 @@ TEST(Config, KeysNeedingRestart) {
     auto a = load_string("");
     auto b = load_string("output: {dir: /tmp/x, batch_size: 9}\nlog_level: debug\nmetrics: {listen: '127.0.0.1:1'}\n");
     EXPECT_EQ(bsky::config::keys_needing_restart(a, b), (std::vector<std::string>{"output.dir", "metrics.listen"}));
+}
+
+TEST(Config, PlcExportIsAFileAndNeedsARestart) {
+    EXPECT_TRUE(load_string("").resolve.plc_export.empty());
+    auto cfg = load_string("resolve: {plc_export: /data/plc-export.jsonl}\n");
+    EXPECT_EQ(cfg.resolve.plc_export, "/data/plc-export.jsonl");
+    EXPECT_EQ(bsky::config::keys_needing_restart(load_string(""), cfg), (std::vector<std::string>{"resolve.plc_export"}));
+    auto dir = std::filesystem::temp_directory_path().string();
+    EXPECT_EQ(error_of("resolve: {plc_export: '" + dir + "'}\n"),
+              "test.yaml: resolve.plc_export: " + dir + " is a directory; name the export file (JSON lines) itself");
+    EXPECT_EQ(error_of("resolve: {plc_export: ''}\n"), "test.yaml:1: resolve.plc_export: must not be empty");
 }
 
 TEST(Config, ByteSizes) {
