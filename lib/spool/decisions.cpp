@@ -5,7 +5,8 @@
 namespace bsky::spool {
 
 entry_kind classify_entry(std::string_view name) noexcept {
-    if (name.empty() || name.front() == '.' || name.ends_with(".tmp")) return entry_kind::ignored;
+    // (A producer's `list.txt.tmp` is ignored by its extension.)
+    if (name.empty() || name.front() == '.') return entry_kind::ignored;
     for (std::string_view ext : {".txt", ".csv", ".jsonl"})
         if (name.size() > ext.size() && name.ends_with(ext)) return entry_kind::did_list;
     return entry_kind::ignored;
