@@ -70,8 +70,9 @@ struct spool_intake::impl {
     log::logger& logger;
     std::optional<asio::posix::stream_descriptor> inotify;
     bool stopping = false, checking = false, check_again = false;
-    // Recorded files whose move failed: not read again while they wait for recovery.
-    std::vector<state::file_identity> unmovable;
+    // Recorded files whose move failed (or that a test hook stopped): not read
+    // again by this intake, they wait for recovery at the next start.
+    std::vector<state::file_identity> left_alone;
 
     fs::path in_spool(const std::string& name) const { return params.dir / name; }
     fs::path accepted(const std::string& stored) const { return params.dir / "accepted" / stored; }
@@ -188,7 +189,7 @@ asio::awaitable<void> spool_intake::impl::process(std::string name) {
         reject(name, identity, "not a regular file");
         co_return;
     }
-    if (std::find(unmovable.begin(), unmovable.end(), identity) != unmovable.end()) co_return;
+    if (std::find(left_alone.begin(), left_alone.end(), identity) != left_alone.end()) co_return;
     auto begin = [&](state_store& store) {
         auto stored = stored_name(name, [&](std::string_view candidate) {
             auto c = std::string(candidate);
@@ -204,7 +205,10 @@ asio::awaitable<void> spool_intake::impl::process(std::string name) {
         co_return;
     }
     if (owner.on_recorded) owner.on_recorded();
-    if (!step_done(step::recorded, path)) co_return;
+    if (!step_done(step::recorded, path)) {
+        left_alone.push_back(identity);
+        co_return;
+    }
     co_await accept(row, true);
 }
 
@@ -219,8 +223,11 @@ asio::awaitable<std::optional<std::string>> spool_intake::impl::record(spool_fil
         for (auto& r : reader.take_rejected())
             rejected.push_back({r.source, static_cast<std::int64_t>(r.line), std::move(r.text), std::move(r.reason)});
         if (!rejected.empty()) co_await exporter.add_rejected(row.batch, std::move(rejected));
-        if (chunk.size() >= params.chunk_dids || (last && !chunk.empty()))
-            duplicates += static_cast<std::int64_t>(co_await exporter.add_to_batch(row.batch, std::exchange(chunk, {})));
+        if (chunk.size() >= params.chunk_dids || (last && !chunk.empty())) {
+            // Moved from a named vector: GCC 12 destroys a temporary argument of a coroutine twice.
+            duplicates += static_cast<std::int64_t>(co_await exporter.add_to_batch(row.batch, std::move(chunk)));
+            chunk.clear();
+        }
     };
     auto feed = [&](std::string_view line) -> std::optional<std::string> {
         ++line_number;
@@ -270,7 +277,7 @@ asio::awaitable<void> spool_intake::impl::accept(const spool_file_row& row, bool
             logger.warn("spool: {} was replaced before it could be moved to accepted/; its DIDs are recorded (batch {}), "
                         "and the new file is read as a batch of its own", from.string(), row.batch);
         } else if (auto ec = files::move_durably(from, to)) {
-            unmovable.push_back(row.identity);
+            left_alone.push_back(row.identity);
             logger.error("spool: {}: recorded as batch {} but cannot be moved to {}: {}; fix the permissions and restart", from.string(),
                          row.batch, to.string(), ec.message());
             co_return;
@@ -368,6 +375,7 @@ asio::awaitable<void> spool_intake::run() {
     co_await s.recover();
     co_await s.scan();
     co_await s.check_finished();
+    s.logger.debug("spool: watching {}", s.params.dir.string());
     co_await s.watch();
 }
 

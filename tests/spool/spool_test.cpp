@@ -94,8 +94,9 @@ protected:
     }
 
     // Runs the intake until `done()` holds (checked every 10 ms); `produce`
-    // runs once the watch is up. The minute's limit only stops a hung test.
+    // runs once the start-up scan is over and the watch is up. The minute's limit only stops a hung test.
     void run_until(const std::function<bool()>& done, const std::function<void()>& produce = {}) {
+        log_.clear();
         std::exception_ptr failure;
         bool ended = false;
         asio::co_spawn(io_, intake_->run(), [&](std::exception_ptr e) {
@@ -109,8 +110,11 @@ protected:
             while (!ended) {
                 timer.expires_after(10ms);
                 co_await timer.async_wait(asio::use_awaitable);
-                if (!produced && produce) produce();
-                produced = true;
+                // After the start-up scan, so that only the watch sees what is produced.
+                if (!produced && logged("spool: watching")) {
+                    if (produce) produce();
+                    produced = true;
+                }
                 if (done() || std::chrono::steady_clock::now() > give_up) break;
             }
             intake_->stop();
