@@ -5,6 +5,7 @@
 #include "ops/sd_notify.hpp"
 #include "schedule/task_group.hpp"
 #include "service/backfill_service.hpp"
+#include "spool/spool.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -31,6 +32,7 @@ struct daemon_runtime::impl {
           reloads(registry.counter("bsky_config_reloads_total", "SIGHUP reloads by result", "result")),
           metrics_server(io.get_executor(), cfg.metrics_listen, registry),
           backfill(io.get_executor(), cfg, logger, &registry),
+          spool(io.get_executor(), backfill.exporter(), {.dir = cfg.spool_dir, .batch_size = cfg.output.batch_size}, logger),
           tasks(logger) {
         registry.gauge("bsky_build_info", "The running version", "version").set(BSKY_VERSION, 1);
     }
@@ -43,8 +45,9 @@ struct daemon_runtime::impl {
     metrics::family& reloads;
     ops::metrics_server metrics_server;
     backfill_service backfill;
+    spool::spool_intake spool;
     schedule::task_group tasks;
-    bool stopping = false, work_ended = false;
+    bool stopping = false, work_ended = false, results_due = false;
     asio::signal_set* signals = nullptr;
 
     void reload() {
@@ -74,6 +77,7 @@ struct daemon_runtime::impl {
     void begin_stop(asio::steady_timer& deadline) {
         stopping = true;
         ops::sd_notify("STOPPING=1");
+        spool.stop();
         backfill.stop();
         deadline.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(cfg.stop_timeout_seconds * 1000)));
         deadline.async_wait([this](boost::system::error_code ec) {
@@ -137,8 +141,26 @@ struct daemon_runtime::impl {
         }
     }
 
+    // Outcomes come one DID at a time: the finished files are looked for at
+    // most four times a second.
+    void results_may_be_due() {
+        if (results_due) return;
+        results_due = true;
+        tasks.spawn(io.get_executor(), write_due_results(), "spool results");
+    }
+
+    asio::awaitable<void> write_due_results() {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(250ms);
+        co_await timer.async_wait(asio::use_awaitable);
+        results_due = false;
+        co_await spool.check_finished();
+    }
+
     asio::awaitable<void> supervise() {
         auto ex = co_await asio::this_coro::executor;
+        spool.on_recorded = [this] { backfill.wake(); };
+        backfill.on_outcome([this](backfill::did_outcome&&) { results_may_be_due(); });
         tasks.spawn(ex, backfill.run_forever(), "work loop", [this] {
             work_ended = true;
             // Work is over: the others end with it.
@@ -146,6 +168,7 @@ struct daemon_runtime::impl {
             metrics_server.stop();
             if (signals) signals->cancel();
         });
+        tasks.spawn(ex, spool.run(), "spool intake");
         tasks.spawn(ex, metrics_server.run(), "metrics server");
         if (auto usec = ops::watchdog_usec()) tasks.spawn(ex, watchdog(std::chrono::microseconds(usec)), "watchdog");
         tasks.spawn(ex, report_status(), "status");

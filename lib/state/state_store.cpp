@@ -58,6 +58,7 @@ state_store::state_store(const std::filesystem::path& dir) : lock_fd_(lock(dir))
         batch INTEGER NOT NULL, seq INTEGER NOT NULL, did TEXT NOT NULL, PRIMARY KEY(batch, did)))");
     db_.exec("CREATE INDEX IF NOT EXISTS batch_dids_by_seq ON batch_dids(batch, seq)");
     db_.exec("CREATE TABLE IF NOT EXISTS rejected(batch INTEGER NOT NULL, source TEXT, line INTEGER, text TEXT, reason TEXT)");
+    create_spool_schema();
 }
 
 std::int64_t state_store::add_batch(std::string_view source, const std::vector<std::string>& dids) {
@@ -117,7 +118,9 @@ std::vector<std::pair<std::int64_t, std::string>> state_store::unfinished(std::i
 std::vector<queued_did> state_store::unfinished_after(std::int64_t after_batch, std::int64_t after_seq, std::size_t limit) {
     auto& st = db_.cached(
         "SELECT b.batch, b.seq, b.did FROM batch_dids b JOIN dids d ON d.did = b.did WHERE (b.batch > ?1 OR (b.batch = ?1 AND b.seq > ?2)) "
-        "AND d.status IN ('pending', 'running', 'committing') ORDER BY b.batch, b.seq LIMIT ?3");
+        "AND d.status IN ('pending', 'running', 'committing') "
+        // A spool file's batch is worked only once the whole file is recorded.
+        "AND b.batch NOT IN (SELECT batch FROM spool_files WHERE state = 'recording') ORDER BY b.batch, b.seq LIMIT ?3");
     st.bind(1, after_batch).bind(2, after_seq).bind(3, static_cast<std::int64_t>(limit));
     std::vector<queued_did> out;
     while (st.step()) out.push_back({st.column_int(0), st.column_int(1), st.column_text(2)});
@@ -216,6 +219,106 @@ std::map<did_status, std::int64_t> state_store::status_counts() {
     while (st.step())
         if (auto s = parse_status(st.column_text(0))) out[*s] = st.column_int(1);
     return out;
+}
+
+// --- spool files (lib/spool) ---
+
+namespace {
+constexpr std::array<std::string_view, 4> spool_state_names{"recording", "recorded", "accepted", "finished"};
+
+// The state-changing spool steps order file moves and writes against the
+// store: each must be on disk before the step that follows it.
+struct synchronous_full {
+    database& db;
+    explicit synchronous_full(database& d) : db(d) { db.exec("PRAGMA synchronous=FULL"); }
+    ~synchronous_full() {
+        try {
+            db.exec("PRAGMA synchronous=NORMAL");
+        } catch (...) {
+        }
+    }
+};
+}  // namespace
+
+std::string_view to_string(spool_state s) noexcept { return spool_state_names[static_cast<std::size_t>(s)]; }
+
+void state_store::create_spool_schema() {
+    db_.exec(R"(CREATE TABLE IF NOT EXISTS spool_files(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, stored_name TEXT NOT NULL UNIQUE, batch INTEGER NOT NULL,
+        dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+        state TEXT NOT NULL, duplicates INTEGER NOT NULL DEFAULT 0, created_at INTEGER, updated_at INTEGER))");
+    db_.exec("CREATE INDEX IF NOT EXISTS spool_files_by_state ON spool_files(state)");
+}
+
+spool_file_row state_store::begin_spool_file(std::string_view name, std::string_view stored_name, const file_identity& identity) {
+    synchronous_full full(db_);
+    database::transaction tx(db_);
+    spool_file_row row{0, std::string(name), std::string(stored_name), begin_batch(name), identity, spool_state::recording, 0};
+    auto now = now_ms();
+    db_.prepare("INSERT INTO spool_files(name, stored_name, batch, dev, ino, size, mtime_ns, state, created_at, updated_at) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, 'recording', ?, ?)")
+        .bind(1, name).bind(2, stored_name).bind(3, row.batch).bind(4, static_cast<std::int64_t>(identity.dev))
+        .bind(5, static_cast<std::int64_t>(identity.ino)).bind(6, identity.size).bind(7, identity.mtime_ns).bind(8, now).bind(9, now)
+        .run();
+    row.id = db_.last_insert_rowid();
+    tx.commit();
+    return row;
+}
+
+bool state_store::spool_name_taken(std::string_view stored_name) {
+    auto st = db_.prepare("SELECT 1 FROM spool_files WHERE stored_name = ?");
+    st.bind(1, stored_name);
+    return st.step();
+}
+
+void state_store::complete_spool_file(std::int64_t id, std::int64_t duplicates) {
+    synchronous_full full(db_);
+    db_.prepare("UPDATE spool_files SET state = 'recorded', duplicates = ?, updated_at = ? WHERE id = ? AND state = 'recording'")
+        .bind(1, duplicates).bind(2, now_ms()).bind(3, id).run();
+}
+
+void state_store::set_spool_state(std::int64_t id, spool_state state) {
+    synchronous_full full(db_);
+    db_.prepare("UPDATE spool_files SET state = ?, updated_at = ? WHERE id = ?").bind(1, to_string(state)).bind(2, now_ms()).bind(3, id).run();
+}
+
+void state_store::roll_back_spool_file(std::int64_t id) {
+    auto find = db_.prepare("SELECT batch FROM spool_files WHERE id = ? AND state = 'recording'");
+    find.bind(1, id);
+    if (!find.step()) return;
+    auto batch = find.column_int(0);
+    synchronous_full full(db_);
+    database::transaction tx(db_);
+    db_.prepare("DELETE FROM dids WHERE batch = ?1 AND status = 'pending' AND attempts = 0 AND did NOT IN "
+                "(SELECT did FROM batch_dids WHERE batch <> ?1)")
+        .bind(1, batch).run();
+    db_.prepare("DELETE FROM batch_dids WHERE batch = ?").bind(1, batch).run();
+    db_.prepare("DELETE FROM rejected WHERE batch = ?").bind(1, batch).run();
+    db_.prepare("DELETE FROM batches WHERE id = ?").bind(1, batch).run();
+    db_.prepare("DELETE FROM spool_files WHERE id = ?").bind(1, id).run();
+    tx.commit();
+}
+
+std::vector<spool_file_row> state_store::spool_files(spool_state state) {
+    auto st = db_.prepare("SELECT id, name, stored_name, batch, dev, ino, size, mtime_ns, duplicates FROM spool_files "
+                          "WHERE state = ? ORDER BY id");
+    st.bind(1, to_string(state));
+    std::vector<spool_file_row> out;
+    while (st.step()) {
+        file_identity identity{static_cast<std::uint64_t>(st.column_int(4)), static_cast<std::uint64_t>(st.column_int(5)),
+                               st.column_int(6), st.column_int(7)};
+        out.push_back({st.column_int(0), st.column_text(1), st.column_text(2), st.column_int(3), identity, state, st.column_int(8)});
+    }
+    return out;
+}
+
+bool state_store::batch_finished(std::int64_t batch) { return unfinished(batch, 0, 1).empty(); }
+
+std::int64_t state_store::rejected_count(std::int64_t batch) {
+    auto st = db_.prepare("SELECT COUNT(*) FROM rejected WHERE batch = ?");
+    st.bind(1, batch);
+    st.step();
+    return st.column_int(0);
 }
 
 }  // namespace bsky::state

@@ -46,6 +46,29 @@ struct queued_did {
     std::string did;
 };
 
+/// What tells two files of the same name apart (a re-drop from a file whose move was interrupted).
+struct file_identity {
+    std::uint64_t dev = 0, ino = 0;
+    std::int64_t size = 0, mtime_ns = 0;
+    bool operator==(const file_identity&) const = default;
+};
+
+/// A spool file's progress: recording (its batch is being filled, not yet
+/// workable) -> recorded (batch complete) -> accepted (moved, report written)
+/// -> finished (every DID final, result written).
+enum class spool_state { recording, recorded, accepted, finished };
+std::string_view to_string(spool_state s) noexcept;
+
+struct spool_file_row {
+    std::int64_t id = 0;
+    std::string name;         ///< as dropped into spool_dir
+    std::string stored_name;  ///< its name in accepted/ and finished/ (unique)
+    std::int64_t batch = 0;
+    file_identity identity;
+    spool_state state = spool_state::recording;
+    std::int64_t duplicates = 0;
+};
+
 struct did_row {
     std::string did;
     did_status status = did_status::pending;
@@ -91,7 +114,25 @@ public:
     std::vector<std::string> with_status(did_status status, std::size_t limit = 1u << 30);
     std::map<did_status, std::int64_t> status_counts();
 
+    // --- spool files (lib/spool) ---
+    /// A new batch and its spool row (state recording), in one transaction.
+    spool_file_row begin_spool_file(std::string_view name, std::string_view stored_name, const file_identity& identity);
+    /// Whether a spool row already uses `stored_name`.
+    bool spool_name_taken(std::string_view stored_name);
+    /// The last chunk is in: the batch becomes workable (recording -> recorded), durably.
+    void complete_spool_file(std::int64_t id, std::int64_t duplicates);
+    void set_spool_state(std::int64_t id, spool_state state);
+    /// Deletes a spool row still `recording` with its half-filled batch (its
+    /// DIDs that no other batch holds and that never started), so the file
+    /// can be read again from the start.
+    void roll_back_spool_file(std::int64_t id);
+    std::vector<spool_file_row> spool_files(spool_state state);
+    /// Whether every DID of the batch is in a final state.
+    bool batch_finished(std::int64_t batch);
+    std::int64_t rejected_count(std::int64_t batch);
+
 private:
+    void create_spool_schema();
     did_row read_row(statement& st, std::string did, int first_column);
     static int lock(const std::filesystem::path& dir);
     int lock_fd_;
