@@ -22,6 +22,7 @@ public:
                std::size_t batch_size, const std::string& rev) override;
     void commit(const std::string& did, const std::set<std::string>& types) override;
     void discard(const std::string& did) override;
+    void roll_forward(const std::string& did) override;
     void recover(const std::vector<std::string>& committing) override;
     bool wants_lines() const noexcept override { return true; }
 
