@@ -44,10 +44,10 @@ python3 "$here/check_exactly_once.py" "$tmp/clean" "$output" $per_did --final 2 
 echo "$steps durable steps: $(grep '^bsky-fault: ' "$tmp/clean.log" | cut -d' ' -f3 | uniq -c | awk '{printf "%s%s", sep, ($1 > 1 ? $2 "x" $1 : $2); sep=", "}')"
 [[ $steps -ge 20 ]]; check steps-counted $? "only $steps fault points passed"
 
-for n in $(seq 1 "$steps"); do
+for n in ${FAULT_STEPS:-$(seq 1 "$steps")}; do  # FAULT_STEPS="3 7": only those rounds
   dir=$tmp/r$n
   # (In a subshell: bash would report the killed process on our stderr.)
-  if [[ $mode == crash ]]; then (run "$faults" "$dir" BSKY_FAULT_AT="$n"); else (run "$faults" "$dir" BSKY_FAULT_FAIL_AT="$n"); fi
+  if [[ $mode == crash ]]; then (run "$faults" "$dir" BSKY_FAULT_AT="$n"; exit $?) 2>/dev/null; else (run "$faults" "$dir" BSKY_FAULT_FAIL_AT="$n"); fi
   code=$?
   step=$(grep '^bsky-fault: ' "$dir.log" | sed -n "${n}p" | cut -d' ' -f3)
   if [[ $mode == crash ]]; then
@@ -61,7 +61,9 @@ for n in $(seq 1 "$steps"); do
     else
       # (A DID whose commit failed may be done at the end all the same: the next
       # DID's commit finishes it first.)
-      [[ $code -eq 1 ]] && grep -Eq "injected write error at $step.*(pending again|stays .committing.)" "$dir.log"
+      [[ $code -eq 1 ]] && grep -Eq "injected write error at $step.*(pending again|stays .committing.)" "$dir.log" &&
+        # and the DID is not left `running`, as if still in flight
+        [[ $(sqlite3 "$dir/state/state.db" "SELECT COUNT(*) FROM dids WHERE status = 'running'") -eq 0 ]]
     fi
     check "fail-$n-$step" $? "exit $code, or the error is not reported: $(cat "$dir.summary") $(grep -v '^bsky-fault' "$dir.log" | tail -3)"
   fi
