@@ -189,7 +189,15 @@ void jsonl_files::apply(const std::string& did) {
             fs::resize_file(part, length);
         }
         BSKY_FAULT_POINT("jsonl.commit.append-part");
-        append_file(d / (type + ".jsonl"), part);
+        try {
+            append_file(d / (type + ".jsonl"), part);
+        } catch (const std::exception&) {
+            // No half line stays visible: back to the journaled end (a truncation
+            // frees space, so it works on a full disk); the roll-forward appends again.
+            std::error_code ec;
+            fs::resize_file(part, length, ec);
+            throw;
+        }
     }
     BSKY_FAULT_POINT("jsonl.commit.remove-staging");
     fs::remove_all(d);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a run's output against its state store, after a crash or a write error.
 
-usage: check_exactly_once.py OUTPUT_DIR sqlite|jsonl EXPECTED_PER_DID [--final DONE FAILED]
+usage: check_exactly_once.py OUTPUT_DIR sqlite|jsonl EXPECTED_PER_DID [--state STATE_DIR] [--final DONE FAILED]
 
 Every record of every `done` DID is in its queue exactly once (EXPECTED_PER_DID
 records, no URI twice); no record of a DID that is pending, running or failed is
@@ -12,9 +12,11 @@ and FAILED failed DIDs and nothing else. Prints what is wrong, exits 1 if anythi
 import collections, glob, json, os, sqlite3, sys
 
 out, kind, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
-final = sys.argv[5:7] if len(sys.argv) > 4 and sys.argv[4] == "--final" else None
+args = sys.argv[4:]
+state_dir = args[args.index("--state") + 1] if "--state" in args else os.path.join(out, "state")
+final = args[args.index("--final") + 1:args.index("--final") + 3] if "--final" in args else None
 
-state = dict(sqlite3.connect(os.path.join(out, "state", "state.db")).execute("SELECT did, status FROM dids"))
+state = dict(sqlite3.connect(os.path.join(state_dir, "state.db")).execute("SELECT did, status FROM dids"))
 uris = []
 if kind == "sqlite":
     for db in glob.glob(os.path.join(out, "queue", "output_backfill_sync_*.db")):
