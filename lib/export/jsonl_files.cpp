@@ -177,7 +177,7 @@ void jsonl_files::commit(const std::string& did, const std::set<std::string>& ty
 }
 
 // 2. Append each staged file at the journaled length (truncating a partial
-// earlier append), fsync, 3. remove the staging directory.
+// earlier append), fsync, 3. retire the staging directory.
 void jsonl_files::apply(const std::string& did) {
     auto d = staging_dir(did);
     std::istringstream in(read_file(d / "journal"));
@@ -199,10 +199,19 @@ void jsonl_files::apply(const std::string& did) {
             throw;
         }
     }
-    BSKY_FAULT_POINT("jsonl.commit.remove-staging");
-    fs::remove_all(d);
+    // 3. One atomic rename ends the commit: removing the directory file by file
+    // could be cut short after the journal went and before the staged files, and
+    // recovery would then append those again as if the commit had not begun.
+    auto applied = d;
+    applied += "+applied";  // safe_name() never makes a "+": no DID's staging directory has this name
+    std::error_code ec;
+    fs::remove_all(applied, ec);
+    BSKY_FAULT_POINT("jsonl.commit.rename-staging");
+    fs::rename(d, applied);
     BSKY_FAULT_POINT("jsonl.commit.fsync-staging-root");
     fsync_directory(dir_ / ".staging");
+    BSKY_FAULT_POINT("jsonl.commit.remove-staging");
+    fs::remove_all(applied, ec);  // what is left goes at the next start
 }
 
 void jsonl_files::discard(const std::string& did) {

@@ -2,8 +2,8 @@
 // The JSONL sink: {output_dir}/{type}/part-NNNNNN.jsonl, one record a line,
 // a new part past `rotate_bytes`. A DID's lines wait in
 // {output_dir}/.staging/<did>/<type>.jsonl; commit() first writes a journal
-// of each part file's length, then appends and fsyncs, then deletes the
-// staging directory. Recovery truncates the parts back to the journal and
+// of each part file's length, then appends and fsyncs, then renames the
+// staging directory away in one step (and deletes it). Recovery truncates the parts back to the journal and
 // appends again, so no line is ever written twice or half.
 #include <cstdint>
 #include <filesystem>
