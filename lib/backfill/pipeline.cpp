@@ -287,8 +287,7 @@ asio::awaitable<std::vector<did_outcome>> pipeline::backfill_all(std::vector<std
                 if (e.code() == asio::error::operation_aborted) throw;
                 outcomes[i] = {dids[i], state::did_status::failed, e.what()};
             } catch (const std::exception& e) {
-                // A storage failure (exporter::storage_error): the exporter has put the DID back to pending
-                // (or left it `committing` to be finished), or the run stops at the next exporter call.
+                // A storage failure: the DID stays `running` and is redone after a restart.
                 logger_.error("{}: {}", dids[i], e.what());
                 outcomes[i] = {dids[i], state::did_status::failed, e.what()};
             }
