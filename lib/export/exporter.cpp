@@ -11,12 +11,57 @@ namespace bsky::exporter {
 
 namespace asio = boost::asio;
 
+// Everything here runs on the exporter thread only.
 struct exporter::impl {
     impl(std::unique_ptr<sink> s, std::filesystem::path state_dir) : sink_(std::move(s)), queues(*sink_), state(std::move(state_dir)) {}
+
+    /// Once the state store could not be written, nothing more can be recorded
+    /// truthfully: every later operation fails with the first reason.
+    void check_state() const {
+        if (!state_failure.empty()) throw storage_error(state_failure);
+    }
+    template <class F>
+    void write_state(F&& f) {
+        check_state();
+        try {
+            f();
+        } catch (const std::exception& e) {
+            state_failure = std::string("the state store cannot be written: ") + e.what() +
+                            "; free disk space (or make the state directory writable) and run again: finished DIDs are kept";
+            throw storage_error(state_failure);
+        }
+    }
+    /// A write for the DID failed before its commit began: its staged records go
+    /// (best effort: every attempt discards first anyway) and it returns to pending.
+    storage_error give_back(const std::string& did, const std::string& why) {
+        try {
+            queues.discard(did);
+        } catch (const std::exception&) {
+        }
+        auto message = why + "; free disk space (or make the output directory writable): the DID is pending again and the next run redoes it";
+        write_state([&] { state.mark_retryable(did, message); });
+        return storage_error(did + ": " + message);
+    }
+    /// DIDs whose move into the queues failed part way are finished before any
+    /// other DID commits (a JSONL roll-forward truncates the parts back to its journal).
+    void finish_interrupted_commits() {
+        while (!interrupted_commits.empty()) {
+            const auto& did = interrupted_commits.front();
+            queues.roll_forward(did);
+            write_state([&] {
+                auto row = state.get(did);
+                state.mark_done(did, row ? row->result : state::did_result{});
+            });
+            interrupted_commits.erase(interrupted_commits.begin());
+        }
+    }
+
     asio::thread_pool thread{1};
     std::unique_ptr<sink> sink_;
     sink& queues;
     state::state_store state;
+    std::vector<std::string> interrupted_commits;  ///< left `committing` by a write error
+    std::string state_failure;
 };
 
 exporter::exporter(std::unique_ptr<sink> queues, std::filesystem::path state_dir)
@@ -46,18 +91,30 @@ auto exporter::on_thread(F&& f) -> asio::awaitable<decltype(f())> {
 // capturing lambda temporary inside a co_await expression twice.
 
 asio::awaitable<std::int64_t> exporter::add_batch(std::string source, std::vector<std::string> dids) {
-    auto work = [&] { return impl_->state.add_batch(source, dids); };
+    auto work = [&] {
+        std::int64_t batch = 0;
+        impl_->write_state([&] { batch = impl_->state.add_batch(source, dids); });
+        return batch;
+    };
     co_return co_await on_thread(work);
 }
 
 asio::awaitable<void> exporter::recover() {
     auto work = [&] {
-        auto committing = impl_->state.recover();
-        impl_->queues.recover(committing);
-        for (const auto& did : committing) {
-            auto row = impl_->state.get(did);
-            impl_->state.mark_done(did, row ? row->result : state::did_result{});
+        std::vector<std::string> committing;
+        impl_->write_state([&] { committing = impl_->state.recover(); });
+        try {
+            impl_->queues.recover(committing);
+        } catch (const std::exception& e) {
+            throw storage_error(std::string("finishing the commits of the last run failed: ") + e.what() +
+                                "; free disk space (or make the output directory writable) and run again");
         }
+        impl_->write_state([&] {
+            for (const auto& did : committing) {
+                auto row = impl_->state.get(did);
+                impl_->state.mark_done(did, row ? row->result : state::did_result{});
+            }
+        });
         return 0;
     };
     co_await on_thread(work);
@@ -70,7 +127,7 @@ asio::awaitable<std::optional<state::did_row>> exporter::get(std::string did) {
 
 asio::awaitable<void> exporter::mark_running(std::string did) {
     auto work = [&] {
-        impl_->state.mark_running(did);
+        impl_->write_state([&] { impl_->state.mark_running(did); });
         return 0;
     };
     co_await on_thread(work);
@@ -79,7 +136,12 @@ asio::awaitable<void> exporter::mark_running(std::string did) {
 asio::awaitable<void> exporter::stage(std::string type, std::string did, std::string payload, std::size_t records,
                                       std::size_t batch_size, std::string rev) {
     auto work = [&] {
-        impl_->queues.stage(type, did, payload, records, batch_size, rev);
+        impl_->check_state();
+        try {
+            impl_->queues.stage(type, did, payload, records, batch_size, rev);
+        } catch (const std::exception& e) {
+            throw impl_->give_back(did, "staging its " + type + " records failed: " + e.what());
+        }
         return 0;
     };
     co_await on_thread(work);
@@ -87,7 +149,12 @@ asio::awaitable<void> exporter::stage(std::string type, std::string did, std::st
 
 asio::awaitable<void> exporter::discard(std::string did) {
     auto work = [&] {
-        impl_->queues.discard(did);
+        impl_->check_state();
+        try {
+            impl_->queues.discard(did);
+        } catch (const std::exception& e) {
+            throw impl_->give_back(did, std::string("deleting the records staged by an earlier attempt failed: ") + e.what());
+        }
         return 0;
     };
     co_await on_thread(work);
@@ -95,10 +162,32 @@ asio::awaitable<void> exporter::discard(std::string did) {
 
 asio::awaitable<void> exporter::commit(std::string did, std::set<std::string> types, state::did_result result) {
     auto work = [&] {
+        impl_->check_state();
+        try {
+            impl_->finish_interrupted_commits();
+        } catch (const storage_error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw impl_->give_back(did, "not committed: the interrupted commit of " + impl_->interrupted_commits.front() +
+                                            " still cannot be finished: " + e.what());
+        }
         // The result is written with `committing` so a crash mid-commit can be rolled forward.
-        impl_->state.mark_final(did, state::did_status::committing, "", result);
-        impl_->queues.commit(did, types);
-        impl_->state.mark_done(did, result);
+        impl_->write_state([&] { impl_->state.mark_final(did, state::did_status::committing, "", result); });
+        try {
+            impl_->queues.commit(did, types);
+        } catch (const std::exception& e) {
+            // Some of its records may be in the queues already: it can only go forward.
+            impl_->interrupted_commits.push_back(did);
+            std::string message = std::string("moving its records into the queues failed: ") + e.what() +
+                                  "; it stays `committing` and is finished before the next DID commits, or by the next run; "
+                                  "free disk space (or make the output directory writable)";
+            try {
+                impl_->state.note_error(did, message);
+            } catch (const std::exception&) {
+            }
+            throw storage_error(did + ": " + message);
+        }
+        impl_->write_state([&] { impl_->state.mark_done(did, result); });
         return 0;
     };
     co_await on_thread(work);
@@ -106,26 +195,39 @@ asio::awaitable<void> exporter::commit(std::string did, std::set<std::string> ty
 
 asio::awaitable<void> exporter::finish(std::string did, state::did_status status, std::string error, state::did_result result) {
     auto work = [&] {
-        impl_->queues.discard(did);
-        impl_->state.mark_final(did, status, error, result);
+        impl_->check_state();
+        try {
+            impl_->queues.discard(did);
+        } catch (const std::exception&) {
+            // Harmless: every attempt and every start discards staged records first.
+        }
+        impl_->write_state([&] { impl_->state.mark_final(did, status, error, result); });
         return 0;
     };
     co_await on_thread(work);
 }
 
 asio::awaitable<std::int64_t> exporter::begin_batch(std::string source) {
-    auto work = [&] { return impl_->state.begin_batch(source); };
+    auto work = [&] {
+        std::int64_t batch = 0;
+        impl_->write_state([&] { batch = impl_->state.begin_batch(source); });
+        return batch;
+    };
     co_return co_await on_thread(work);
 }
 
 asio::awaitable<std::size_t> exporter::add_to_batch(std::int64_t batch, std::vector<std::string> dids) {
-    auto work = [&] { return impl_->state.add_to_batch(batch, dids); };
+    auto work = [&] {
+        std::size_t duplicates = 0;
+        impl_->write_state([&] { duplicates = impl_->state.add_to_batch(batch, dids); });
+        return duplicates;
+    };
     co_return co_await on_thread(work);
 }
 
 asio::awaitable<void> exporter::add_rejected(std::int64_t batch, std::vector<state::rejected_input> lines) {
     auto work = [&] {
-        impl_->state.add_rejected(batch, lines);
+        impl_->write_state([&] { impl_->state.add_rejected(batch, lines); });
         return 0;
     };
     co_await on_thread(work);
@@ -139,7 +241,10 @@ asio::awaitable<std::vector<state::queued_did>> exporter::unfinished_after(std::
 
 asio::awaitable<std::vector<std::pair<std::int64_t, std::string>>> exporter::unfinished(std::int64_t batch, std::int64_t after_seq,
                                                                                          std::size_t limit) {
-    auto work = [&] { return impl_->state.unfinished(batch, after_seq, limit); };
+    auto work = [&] {
+        impl_->check_state();  // the run stops here once the state store cannot be written
+        return impl_->state.unfinished(batch, after_seq, limit);
+    };
     co_return co_await on_thread(work);
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,17 @@
 namespace bsky::exporter {
 
 class sink;
+
+/// A write to the queues or the state store failed (a full disk, an I/O
+/// error, a read-only directory). what() names the DID, the file and the
+/// system's reason, and says what happens next: the DID is pending again (or,
+/// if its commit had begun, stays `committing` and is finished later), or,
+/// when the state store itself cannot be written, the run must stop: every
+/// later operation throws the same error.
+class storage_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
 
 /// @par Thread Safety
 /// The awaitables may be awaited from any coroutine; all work runs on the exporter thread.

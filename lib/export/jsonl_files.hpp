@@ -2,8 +2,8 @@
 // The JSONL sink: {output_dir}/{type}/part-NNNNNN.jsonl, one record a line,
 // a new part past `rotate_bytes`. A DID's lines wait in
 // {output_dir}/.staging/<did>/<type>.jsonl; commit() first writes a journal
-// of each part file's length, then appends and fsyncs, then deletes the
-// staging directory. Recovery truncates the parts back to the journal and
+// of each part file's length, then appends and fsyncs, then renames the
+// staging directory away in one step (and deletes it). Recovery truncates the parts back to the journal and
 // appends again, so no line is ever written twice or half.
 #include <cstdint>
 #include <filesystem>
@@ -22,6 +22,7 @@ public:
                std::size_t batch_size, const std::string& rev) override;
     void commit(const std::string& did, const std::set<std::string>& types) override;
     void discard(const std::string& did) override;
+    void roll_forward(const std::string& did) override;
     void recover(const std::vector<std::string>& committing) override;
     bool wants_lines() const noexcept override { return true; }
 

@@ -2,7 +2,10 @@
 // What the exporter writes to: SQLite queues or JSONL files. Every sink
 // stages a DID's records out of sight and makes them visible in commit(),
 // all at once; recover() rolls forward DIDs that were mid-commit at a crash
-// and throws away every other staged record.
+// and throws away every other staged record. Every failure to write (a full
+// disk, an I/O error, a read-only directory) throws an exception whose
+// what() names the file and the system's reason; a failed commit() leaves the
+// DID to roll_forward(), which may be called again until it succeeds.
 //
 // @par Thread Safety
 // Not thread-safe: the exporter thread owns the sink.
@@ -21,6 +24,9 @@ public:
                        std::size_t batch_size, const std::string& rev) = 0;
     virtual void commit(const std::string& did, const std::set<std::string>& types) = 0;
     virtual void discard(const std::string& did) = 0;
+    /// Finishes a commit() that was interrupted (by a crash or a write error), from
+    /// what is still staged; nothing of another DID may have been committed since.
+    virtual void roll_forward(const std::string& did) = 0;
     virtual void recover(const std::vector<std::string>& committing) = 0;
     /// Whether stage() takes JSON lines rather than a JSON array.
     virtual bool wants_lines() const noexcept = 0;

@@ -1,6 +1,7 @@
 #include "export/sqlite_queues.hpp"
 
 #include "cbor/dag_json.hpp"
+#include "fault/fault.hpp"
 #include "syntax/datetime.hpp"
 #include "syntax/syntax.hpp"
 
@@ -63,6 +64,7 @@ void sqlite_queues::stage(const std::string& type, const std::string& did, const
     metadata += ",\"rev\":";
     cbor::write_json_string(rev, metadata);
     metadata += "}";
+    BSKY_FAULT_POINT("sqlite.stage");
     db.cached("INSERT INTO staging(did, payload, metadata, created_at) VALUES(?, ?, ?, ?)")
         .bind(1, did).bind(2, payload).bind(3, metadata).bind(4, now_pipeline()).run();
 }
@@ -71,15 +73,20 @@ void sqlite_queues::commit(const std::string& did, const std::set<std::string>& 
     for (const auto& type : types) {
         auto& db = open(type);
         // The move is the DID's commit point for this queue: make it durable.
-        db.exec("PRAGMA synchronous=FULL");
+        state::database::full_sync durable(db);
         state::database::transaction tx(db);
         db.cached("INSERT INTO queue(payload, metadata, created_at, status) "
                   "SELECT payload, metadata, created_at, 'pending' FROM staging WHERE did = ? ORDER BY id")
             .bind(1, did).run();
         db.cached("DELETE FROM staging WHERE did = ?").bind(1, did).run();
+        BSKY_FAULT_POINT("sqlite.commit.move");
         tx.commit();
-        db.exec("PRAGMA synchronous=NORMAL");
     }
+}
+
+void sqlite_queues::roll_forward(const std::string& did) {
+    auto types = existing_types();
+    commit(did, std::set<std::string>(types.begin(), types.end()));
 }
 
 void sqlite_queues::discard(const std::string& did) {
@@ -87,10 +94,11 @@ void sqlite_queues::discard(const std::string& did) {
 }
 
 void sqlite_queues::recover(const std::vector<std::string>& committing) {
-    auto types = existing_types();
-    std::set<std::string> all(types.begin(), types.end());
-    for (const auto& did : committing) commit(did, all);
-    for (const auto& type : types) open(type).exec("DELETE FROM staging");
+    for (const auto& did : committing) roll_forward(did);
+    for (const auto& type : existing_types()) {
+        BSKY_FAULT_POINT("sqlite.recover.clear-staging");
+        open(type).exec("DELETE FROM staging");
+    }
 }
 
 }  // namespace bsky::exporter

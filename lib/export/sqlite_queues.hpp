@@ -32,6 +32,8 @@ public:
     void commit(const std::string& did, const std::set<std::string>& types) override;
     /// Deletes the DID's staged rows from every queue file.
     void discard(const std::string& did) override;
+    /// Moves whatever is still staged for the DID, in every queue file, into `queue`.
+    void roll_forward(const std::string& did) override;
     /// After a crash: rolls the `committing` DIDs forward and discards every other staged row.
     void recover(const std::vector<std::string>& committing) override;
     bool wants_lines() const noexcept override { return false; }

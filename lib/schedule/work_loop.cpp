@@ -113,7 +113,7 @@ struct work_loop::impl {
             if (e.code() == asio::error::operation_aborted) throw;
             out = {did, state::did_status::failed, e.what()};
         } catch (const std::exception& e) {
-            // A storage failure: the DID stays `running` and is redone after a restart.
+            // A failure the exporter could not turn into an outcome: the store redoes the DID after a restart.
             logger.error("{}: {}", did, e.what());
             out = {did, state::did_status::failed, e.what()};
         }

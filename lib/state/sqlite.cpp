@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
 #include <utility>
 
 namespace bsky::state {
@@ -34,23 +35,40 @@ statement& database::cached(std::string_view sql) {
     return *it->second;
 }
 
+namespace {
+// The system's reason, only for the errors that come from a failed system
+// call: for others, sqlite3_system_errno() may still hold an older one.
+std::string system_reason(sqlite3* db) {
+    int code = sqlite3_errcode(db) & 0xff;
+    if (code != SQLITE_IOERR && code != SQLITE_FULL && code != SQLITE_CANTOPEN) return "";
+    int e = sqlite3_system_errno(db);
+    return e ? std::string(" (") + std::strerror(e) + ")" : "";
+}
+}  // namespace
+
+std::string database::why() const { return sqlite3_errmsg(db_) + system_reason(db_); }
+
 void database::fail(std::string_view what) const {
-    throw sqlite_error(path_.string() + ": " + std::string(what) + ": " + sqlite3_errmsg(db_));
+    throw sqlite_error(path_.string() + ": " + std::string(what) + ": " + why());
 }
 
 void database::exec(std::string_view sql) {
     std::string text(sql);
     char* message = nullptr;
     if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-        std::string why = message ? message : "unknown error";
+        std::string reason = message ? message : "unknown error";
         sqlite3_free(message);
-        throw sqlite_error(path_.string() + ": " + text.substr(0, 80) + ": " + why);
+        reason += system_reason(db_);
+        throw sqlite_error(path_.string() + ": " + text.substr(0, 80) + ": " + reason);
     }
 }
 
 statement database::prepare(std::string_view sql) { return statement(*this, sql); }
 std::int64_t database::last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
 int database::changes() const noexcept { return sqlite3_changes(db_); }
+
+database::full_sync::full_sync(database& db) : db_(db) { db_.exec("PRAGMA synchronous=FULL"); }
+database::full_sync::~full_sync() { sqlite3_exec(db_.db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); }
 
 database::transaction::transaction(database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
 database::transaction::~transaction() {
@@ -85,9 +103,9 @@ bool statement::step() {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    std::string why = sqlite3_errmsg(db_->db_);
+    std::string reason = db_->why();
     reset();  // a cached statement must be usable again after a failure
-    throw sqlite_error(db_->path_.string() + ": running " + sql_.substr(0, 80) + ": " + why);
+    throw sqlite_error(db_->path_.string() + ": running " + sql_.substr(0, 80) + ": " + reason);
 }
 void statement::run() {
     while (step()) {

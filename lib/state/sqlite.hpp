@@ -40,6 +40,19 @@ public:
     const std::filesystem::path& path() const noexcept { return path_; }
     sqlite3* handle() const noexcept { return db_; }
 
+    /// PRAGMA synchronous=FULL for the life of the object, NORMAL again afterwards
+    /// (also when what it guards throws).
+    class full_sync {
+    public:
+        explicit full_sync(database& db);
+        ~full_sync();
+        full_sync(const full_sync&) = delete;
+        full_sync& operator=(const full_sync&) = delete;
+
+    private:
+        database& db_;
+    };
+
     /// BEGIN IMMEDIATE ... COMMIT, rolled back when destroyed uncommitted.
     class transaction {
     public:
@@ -55,6 +68,8 @@ public:
 private:
     friend class statement;
     [[noreturn]] void fail(std::string_view what) const;
+    /// SQLite's message, and the system's reason (errno) when an I/O call failed.
+    std::string why() const;
     std::filesystem::path path_;
     sqlite3* db_ = nullptr;
     std::map<std::string, std::unique_ptr<statement>, std::less<>> cache_;

@@ -1,5 +1,7 @@
 #include "state/state_store.hpp"
 
+#include "fault/fault.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -74,7 +76,7 @@ std::int64_t state_store::begin_batch(std::string_view source) {
 
 std::size_t state_store::add_to_batch(std::int64_t batch, const std::vector<std::string>& dids) {
     // Accepted DIDs must survive a power cut: the input may be gone after this.
-    db_.exec("PRAGMA synchronous=FULL");
+    database::full_sync durable(db_);
     database::transaction tx(db_);
     auto& last = db_.cached("SELECT COALESCE(MAX(seq), 0) FROM batch_dids WHERE batch = ?");
     last.bind(1, batch);
@@ -92,8 +94,8 @@ std::size_t state_store::add_to_batch(std::int64_t batch, const std::vector<std:
         else ++seq;
     }
     db_.cached("UPDATE batches SET dids = (SELECT COUNT(*) FROM batch_dids WHERE batch = ?) WHERE id = ?").bind(1, batch).bind(2, batch).run();
+    BSKY_FAULT_POINT("state.accept-dids");
     tx.commit();
-    db_.exec("PRAGMA synchronous=NORMAL");
     return duplicates;
 }
 
@@ -152,17 +154,15 @@ did_row state_store::read_row(statement& st, std::string did, int c) {
 std::vector<std::string> state_store::recover() {
     database::transaction tx(db_);
     db_.prepare("UPDATE dids SET status = 'pending', updated_at = ? WHERE status = 'running'").bind(1, now_ms()).run();
+    BSKY_FAULT_POINT("state.recover");
     tx.commit();
     return with_status(did_status::committing);
 }
 
 void state_store::mark_running(const std::string& did) {
+    BSKY_FAULT_POINT("state.running");
     db_.cached("UPDATE dids SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE did = ?")
         .bind(1, now_ms()).bind(2, did).run();
-}
-
-void state_store::mark_committing(const std::string& did) {
-    db_.prepare("UPDATE dids SET status = 'committing', updated_at = ? WHERE did = ?").bind(1, now_ms()).bind(2, did).run();
 }
 
 void state_store::mark_done(const std::string& did, const did_result& r) { mark_final(did, did_status::done, "", r); }
@@ -171,16 +171,8 @@ void state_store::mark_final(const std::string& did, did_status status, std::str
     // `committing` and the final states order the two-phase commit against the
     // queue files: they must reach the disk before anything that follows.
     // (`running`/`pending` may be lost in a power cut: recovery redoes the DID.)
-    db_.exec("PRAGMA synchronous=FULL");
-    struct restore {
-        database& db;
-        ~restore() {
-            try {
-                db.exec("PRAGMA synchronous=NORMAL");
-            } catch (...) {
-            }
-        }
-    } normal_afterwards{db_};
+    database::full_sync durable(db_);
+    BSKY_FAULT_POINT(status == did_status::committing ? "state.committing" : "state.final");
     auto& st = db_.cached(
         "UPDATE dids SET status = ?, last_error = ?, pds = ?, rev = ?, counts = ?, records = ?, skipped = ?, invalid = ?, "
         "bytes = ?, duration_ms = ?, updated_at = ? WHERE did = ?");
@@ -189,6 +181,17 @@ void state_store::mark_final(const std::string& did, did_status status, std::str
     else st.bind(2, error);
     st.bind(3, r.pds).bind(4, r.rev).bind(5, r.counts_json.empty() ? "{}" : r.counts_json).bind(6, r.records).bind(7, r.skipped)
         .bind(8, r.invalid).bind(9, r.bytes).bind(10, r.duration_ms).bind(11, now_ms()).bind(12, did).run();
+}
+
+void state_store::mark_retryable(const std::string& did, std::string_view error) {
+    database::full_sync durable(db_);
+    BSKY_FAULT_POINT("state.retryable");
+    db_.cached("UPDATE dids SET status = 'pending', last_error = ?, updated_at = ? WHERE did = ?")
+        .bind(1, error).bind(2, now_ms()).bind(3, did).run();
+}
+
+void state_store::note_error(const std::string& did, std::string_view error) {
+    db_.cached("UPDATE dids SET last_error = ?, updated_at = ? WHERE did = ?").bind(1, error).bind(2, now_ms()).bind(3, did).run();
 }
 
 std::optional<did_row> state_store::get(const std::string& did) {

@@ -106,9 +106,12 @@ public:
     std::vector<std::string> recover();
 
     void mark_running(const std::string& did);
-    void mark_committing(const std::string& did);
     void mark_done(const std::string& did, const did_result& result);
     void mark_final(const std::string& did, did_status status, std::string_view error, const did_result& result = {});
+    /// Back to `pending` with the reason (a write error, not the DID's fault): the next run redoes it.
+    void mark_retryable(const std::string& did, std::string_view error);
+    /// Keeps the reason without changing the status (a DID left `committing`).
+    void note_error(const std::string& did, std::string_view error);
 
     std::optional<did_row> get(const std::string& did);
     std::vector<std::string> with_status(did_status status, std::size_t limit = 1u << 30);

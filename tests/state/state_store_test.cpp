@@ -76,6 +76,25 @@ TEST_F(StateStore, RecoveryAfterACrash) {
     EXPECT_EQ(counts[did_status::pending], 1);
 }
 
+TEST_F(StateStore, AWriteErrorMakesTheDidPendingAgainWithTheReason) {
+    state_store store(dir_);
+    auto batch = store.add_batch("t", {"did:plc:a", "did:plc:b"});
+    store.mark_running("did:plc:a");
+    store.mark_retryable("did:plc:a", "post.db: database or disk is full");
+    auto row = store.get("did:plc:a");
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->status, did_status::pending);
+    EXPECT_EQ(row->last_error, "post.db: database or disk is full");
+    EXPECT_EQ(row->attempts, 1);
+    EXPECT_EQ(store.unfinished(batch, 0, 10).size(), 2u);  // the next run redoes it
+
+    store.mark_final("did:plc:b", did_status::committing, "");
+    store.note_error("did:plc:b", "moving failed");
+    row = store.get("did:plc:b");
+    EXPECT_EQ(row->status, did_status::committing);
+    EXPECT_EQ(row->last_error, "moving failed");
+}
+
 TEST_F(StateStore, ASecondUserOfTheSameStateIsRefused) {
     state_store first(dir_);
     try {
