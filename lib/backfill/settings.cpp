@@ -46,14 +46,14 @@ rate::limiter_params pds_limiter_settings(const config::config& cfg) {
     return {.requests_per_window = cfg.rate_limits.pds.requests, .window_seconds = cfg.rate_limits.pds.window_seconds,
             .burst = cfg.rate_limits.pds.burst, .max_concurrent_per_host = cfg.rate_limits.max_concurrent_per_host,
             .max_concurrent_total = cfg.rate_limits.max_concurrent_fetches,
-            .default_pause = ms(cfg.rate_limits.default_pause_seconds)};
+            .default_pause = ms(cfg.rate_limits.default_pause_seconds), .max_pause = ms(cfg.rate_limits.max_pause_seconds)};
 }
 
 rate::limiter_params plc_limiter_settings(const config::config& cfg) {
     return {.requests_per_window = cfg.rate_limits.plc.requests, .window_seconds = cfg.rate_limits.plc.window_seconds,
             .burst = cfg.rate_limits.plc.burst, .max_concurrent_per_host = cfg.rate_limits.max_concurrent_per_host,
             .max_concurrent_total = cfg.rate_limits.max_concurrent_fetches,
-            .default_pause = ms(cfg.rate_limits.default_pause_seconds)};
+            .default_pause = ms(cfg.rate_limits.default_pause_seconds), .max_pause = ms(cfg.rate_limits.max_pause_seconds)};
 }
 
 net::retry_params retry_settings(const config::config& cfg) {

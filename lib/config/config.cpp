@@ -249,6 +249,17 @@ void validate(config& cfg, const std::string& source) {
     if (cfg.limits.max_block_bytes > cfg.limits.max_car_bytes)
         fail("limits.max_block_bytes", "must not exceed limits.max_car_bytes");
     if (cfg.limits.max_cbor_depth > 4096) fail("limits.max_cbor_depth", "must be at most 4096");
+    if (cfg.rate_limits.max_pause_seconds > 7 * 86400) fail("rate_limits.max_pause_seconds", "must be at most 604800 (a week)");
+    if (cfg.rate_limits.default_pause_seconds > cfg.rate_limits.max_pause_seconds)
+        fail("rate_limits.default_pause_seconds", "must not exceed rate_limits.max_pause_seconds");
+    // Every fetch in flight holds a connection: fewer than that would close connections in use.
+    if (cfg.limits.max_open_connections < cfg.rate_limits.max_concurrent_fetches)
+        fail("limits.max_open_connections", "must be at least rate_limits.max_concurrent_fetches");
+    if (cfg.limits.max_open_connections > 65536) fail("limits.max_open_connections", "must be at most 65536");
+    if (cfg.timeouts.idle_connection_seconds > 3600) fail("timeouts.idle_connection_seconds", "must be at most 3600");
+    if (cfg.timeouts.total_fetch_seconds > 7 * 86400) fail("timeouts.total_fetch_seconds", "must be at most 604800 (a week)");
+    if (cfg.timeouts.total_fetch_seconds < cfg.timeouts.idle_body_seconds)
+        fail("timeouts.total_fetch_seconds", "must be at least timeouts.idle_body_seconds");
     if (cfg.output.batch_size > 100000) fail("output.batch_size", "must be at most 100000");
     if (auto colon = cfg.metrics_listen.rfind(':'); colon == std::string::npos || colon == 0 ||
                                                     colon + 1 == cfg.metrics_listen.size())
@@ -271,6 +282,7 @@ config load_string(const std::string& text, const std::string& source) {
         top.get("verify_signatures", cfg.verify_signatures, as_bool);
         top.get("incremental_sync", cfg.incremental_sync, as_bool);
         top.get("allow_private_addresses", cfg.allow_private_addresses, as_bool);
+        top.get("allow_insecure_http", cfg.allow_insecure_http, as_bool);
         top.get("log_level", cfg.log_level, [](const YAML::Node& n, log::level& out, std::string& why) {
             if (log::parse_level(scalar_text(n), out)) return true;
             why = "expected trace, debug, info, warn, error, critical or off, got '" + scalar_text(n) + "'";
@@ -319,6 +331,7 @@ config load_string(const std::string& text, const std::string& source) {
                 b.get("burst", bucket->burst, as_positive);
             }
             rl.get("default_pause_seconds", cfg.rate_limits.default_pause_seconds, as_positive);
+            rl.get("max_pause_seconds", cfg.rate_limits.max_pause_seconds, as_positive);
             rl.get("max_concurrent_fetches", cfg.rate_limits.max_concurrent_fetches, as_count);
             rl.get("max_concurrent_per_host", cfg.rate_limits.max_concurrent_per_host, as_count);
         }
@@ -335,6 +348,7 @@ config load_string(const std::string& text, const std::string& source) {
             l.get("spill_threshold_bytes", cfg.limits.spill_threshold_bytes, as_bytes);
             l.get("max_did_document_bytes", cfg.limits.max_did_document_bytes, as_bytes);
             l.get("max_cbor_depth", cfg.limits.max_cbor_depth, as_count);
+            l.get("max_open_connections", cfg.limits.max_open_connections, as_count);
         }
         {
             auto t = top.section("timeouts");
@@ -342,6 +356,8 @@ config load_string(const std::string& text, const std::string& source) {
             t.get("tls_handshake_seconds", cfg.timeouts.tls_handshake_seconds, as_positive);
             t.get("response_headers_seconds", cfg.timeouts.response_headers_seconds, as_positive);
             t.get("idle_body_seconds", cfg.timeouts.idle_body_seconds, as_positive);
+            t.get("total_fetch_seconds", cfg.timeouts.total_fetch_seconds, as_positive);
+            t.get("idle_connection_seconds", cfg.timeouts.idle_connection_seconds, as_positive);
         }
         {
             auto r = top.section("resolve");
@@ -406,6 +422,10 @@ std::vector<std::string> keys_needing_restart(const config& a, const config& b) 
     check(a.tls_ca_file != b.tls_ca_file, "tls.ca_file");
     check(a.metrics_listen != b.metrics_listen, "metrics.listen");
     check(a.resolve.hosts != b.resolve.hosts, "resolve.hosts");
+    check(a.limits.max_open_connections != b.limits.max_open_connections, "limits.max_open_connections");
+    check(a.timeouts.idle_connection_seconds != b.timeouts.idle_connection_seconds, "timeouts.idle_connection_seconds");
+    check(a.timeouts.total_fetch_seconds != b.timeouts.total_fetch_seconds, "timeouts.total_fetch_seconds");
+    check(a.allow_insecure_http != b.allow_insecure_http, "allow_insecure_http");
     return keys;
 }
 

@@ -50,6 +50,7 @@ struct rate_limit_params {
     bucket_params pds{};
     bucket_params plc{.requests = 500, .window_seconds = 300, .burst = 50};
     double default_pause_seconds = 60;  ///< pause after a 429 without rate-limit headers
+    double max_pause_seconds = 3600;    ///< no pause a server's headers ask for lasts longer
     std::uint32_t max_concurrent_fetches = 32;
     std::uint32_t max_concurrent_per_host = 4;
 };
@@ -66,6 +67,8 @@ struct limit_params {
     std::uint64_t spill_threshold_bytes = 64ull << 20;
     std::uint64_t max_did_document_bytes = 64ull << 10;
     std::uint32_t max_cbor_depth = 64;
+    /// Per HTTP client (PDS, PLC): idle keep-alive connections are closed to stay under it.
+    std::uint32_t max_open_connections = 64;
 };
 
 struct timeout_params {
@@ -73,6 +76,8 @@ struct timeout_params {
     double tls_handshake_seconds = 10;
     double response_headers_seconds = 30;
     double idle_body_seconds = 60;  ///< no body bytes for this long aborts the fetch
+    double total_fetch_seconds = 3600;     ///< one response, headers to last byte (a retryable failure past it)
+    double idle_connection_seconds = 30;   ///< an unused keep-alive connection is closed after this
 };
 
 struct resolve_params {
@@ -98,6 +103,7 @@ struct config {
     bool verify_signatures = true;
     bool incremental_sync = false;  ///< use getRepo?since={rev} when a previous rev is stored
     bool allow_private_addresses = false;
+    bool allow_insecure_http = false;  ///< accept http:// PDS endpoints and https -> http redirects
     std::filesystem::path tls_ca_file;  ///< added to the system trust store when set
     std::string metrics_listen = "127.0.0.1:9464";
     log::level log_level = log::level::info;

@@ -100,22 +100,32 @@ net::awaitable<host_limiter::permit> host_limiter::acquire(std::string host) {
     }
 }
 
+namespace {
+// Seconds from a server, clamped to [0, cap] before they become a duration.
+clock::duration bounded(double seconds, std::chrono::milliseconds cap) {
+    double capped = std::clamp(seconds, 0.0, std::chrono::duration<double>(cap).count());
+    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(capped));
+}
+}  // namespace
+
 void host_limiter::observe(const std::string& host, unsigned status, const rate_limit_info& info) {
     auto& h = state_for(host);
     auto now = clock::now();
-    auto wall_now = std::chrono::system_clock::now();
+    const auto cap = impl_->params.max_pause;
     auto until_reset = [&]() -> std::optional<clock::duration> {
         if (!info.reset_unix) return std::nullopt;
-        auto reset = std::chrono::system_clock::time_point(std::chrono::seconds(*info.reset_unix));
-        if (reset <= wall_now) return clock::duration::zero();
-        return std::chrono::duration_cast<clock::duration>(reset - wall_now);
+        // In seconds, not system_clock ticks: a reset far away must not overflow.
+        auto wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        return bounded(static_cast<double>(*info.reset_unix) - wall_now, cap);
     };
     if (info.policy_requests && info.policy_window) {
         double rate = *info.policy_requests / *info.policy_window;
-        // Never faster than configured; follow the server when it is stricter.
+        // Never faster than configured; follow the server when it is stricter,
+        // but at least one request per max_pause and a bucket that holds one.
         double configured = impl_->params.requests_per_window / impl_->params.window_seconds;
         if (rate < configured) {
-            h.bucket.reconfigure(rate, std::min(impl_->params.burst, *info.policy_requests), now);
+            rate = std::max(rate, 1.0 / std::chrono::duration<double>(cap).count());
+            h.bucket.reconfigure(rate, std::max(1.0, std::min(impl_->params.burst, *info.policy_requests)), now);
             h.server_policy = true;
         }
     }
@@ -124,11 +134,11 @@ void host_limiter::observe(const std::string& host, unsigned status, const rate_
     if (status == 429) {
         ++h.rate_limited;
         if (auto r = until_reset(); r && *r > clock::duration::zero()) pause = *r;
-        else if (info.retry_after) pause = *info.retry_after;
-        // A reset that has just passed: servers round it down to the second,
-        // so the window turns within a second, not after the default pause.
+        // A reset or Retry-After that has just passed: servers round down to
+        // the second, so the window turns within a second, not after the default pause.
+        else if (info.retry_after) pause = bounded(std::max(1.0, static_cast<double>(info.retry_after->count())), cap);
         else if (info.reset_unix) pause = std::chrono::seconds(1);
-        else pause = impl_->params.default_pause;
+        else pause = std::min<clock::duration>(impl_->params.default_pause, cap);
     } else if (info.remaining && *info.remaining < 1.0) {
         if (auto r = until_reset()) pause = *r;
     }
@@ -149,7 +159,8 @@ std::map<std::string, host_limiter::host_snapshot> host_limiter::snapshot() {
     auto now = clock::now();
     for (auto& [name, h] : impl_->hosts) {
         double paused = h->paused_until > now ? std::chrono::duration<double>(h->paused_until - now).count() : 0.0;
-        out[name] = {h->bucket.tokens(now), h->in_flight, h->requests, h->rate_limited, paused};
+        double until_token = std::chrono::duration<double>(h->bucket.time_until_available(now)).count();
+        out[name] = {h->bucket.tokens(now), h->in_flight, h->requests, h->rate_limited, paused, until_token};
     }
     return out;
 }

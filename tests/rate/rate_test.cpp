@@ -63,6 +63,60 @@ TEST(RateHeaders, Parsing) {
     EXPECT_FALSE(info.retry_after);
 }
 
+rate::rate_limit_info headers_of(const std::map<std::string, std::string>& h, std::int64_t now_unix) {
+    return rate::parse_rate_limit_headers(
+        [&](std::string_view name) -> std::string_view {
+            auto it = h.find(std::string(name));
+            return it == h.end() ? std::string_view{} : std::string_view(it->second);
+        },
+        now_unix);
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A hostile or broken server picks the header values: whatever they are, a
+// 429 pauses the host for at most max_pause, and never for nothing.
+TEST(HostLimiter, HostileRateLimitHeadersGiveABoundedPause) {
+    const std::vector<std::map<std::string, std::string>> hostile = {
+        {{"RateLimit-Reset", "1e300"}},
+        {{"RateLimit-Reset", "9223372036854775807"}},
+        {{"RateLimit-Reset", "99999999999999999999999999"}},
+        {{"RateLimit-Reset", "-5"}},
+        {{"RateLimit-Reset", "nan"}},
+        {{"RateLimit-Reset", "inf"}},
+        {{"RateLimit-Reset", "soon"}},
+        {{"Retry-After", "1e300"}},
+        {{"Retry-After", "9223372036854775807"}},
+        {{"Retry-After", "18446744073709551616"}},
+        {{"Retry-After", "-1"}},
+        {{"Retry-After", "NaN"}},
+        {{"Retry-After", "infinity"}},
+        {{"Retry-After", "tomorrow"}},
+        {{"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}},
+        {{"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "1e300"}},
+        {{"RateLimit-Policy", "1;w=1e300"}, {"Retry-After", "1"}},
+        {{"RateLimit-Policy", "0.001;w=1"}, {"Retry-After", "1"}},
+        {{"RateLimit-Policy", "1e300;w=1e-300"}, {"Retry-After", "1"}},
+    };
+    const auto max_pause = 5s;
+    rate::host_limiter limiter(asio::system_executor(), {.default_pause = 2s, .max_pause = max_pause});
+    for (std::size_t i = 0; i < hostile.size(); ++i) {
+        auto host = "h" + std::to_string(i);
+        limiter.observe(host, 429, headers_of(hostile[i], unix_now()));
+        auto s = limiter.snapshot()[host];
+        EXPECT_GT(s.paused_for_seconds, 0.0) << "case " << i << ": a 429 must pause";
+        EXPECT_LE(s.paused_for_seconds, 5.0) << "case " << i;
+        // The bucket a server's policy set must still give a token within max_pause.
+        EXPECT_LE(s.seconds_until_token, 5.0) << "case " << i;
+    }
+    // Also after a 200 that says the window is spent until a reset far away.
+    limiter.observe("spent", 200, headers_of({{"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "1e300"}}, unix_now()));
+    EXPECT_LE(limiter.snapshot()["spent"].paused_for_seconds, 5.0);
+    EXPECT_GT(limiter.snapshot()["spent"].paused_for_seconds, 4.0);
+}
+
 asio::awaitable<void> hold(rate::host_limiter& limiter, std::string host, std::chrono::milliseconds d, int& concurrent, int& peak) {
     auto permit = co_await limiter.acquire(host);
     ++concurrent;
