@@ -35,6 +35,7 @@ net::client_params client_settings(const config::config& cfg) {
     p.idle_body_timeout = ms(cfg.timeouts.idle_body_seconds);
     p.max_body_bytes = cfg.limits.max_car_bytes;
     p.allow_private_addresses = cfg.allow_private_addresses;
+    p.allow_insecure_http = cfg.allow_insecure_http || cfg.allow_private_addresses;
     p.max_idle_per_host = cfg.rate_limits.max_concurrent_per_host;
     p.ca_file = cfg.tls_ca_file;
     p.resolve_overrides = cfg.resolve.hosts;
@@ -63,7 +64,9 @@ net::retry_params retry_settings(const config::config& cfg) {
 
 resolve::resolver_params resolver_settings(const config::config& cfg) {
     return {.plc_url = cfg.plc_url, .cache_ttl = ms(cfg.resolve.cache_ttl_seconds),
-            .cache_max_entries = cfg.resolve.cache_max_entries, .max_document_bytes = cfg.limits.max_did_document_bytes};
+            .cache_max_entries = cfg.resolve.cache_max_entries, .max_document_bytes = cfg.limits.max_did_document_bytes,
+            // A lab network on private addresses is plain http more often than not.
+            .allow_insecure_http = cfg.allow_insecure_http || cfg.allow_private_addresses};
 }
 
 std::unique_ptr<exporter::sink> make_sink(const config::config& cfg) {

@@ -44,6 +44,8 @@ public:
             case error::bad_gzip: return "corrupt gzip body";
             case error::truncated_body: return "the connection closed before the body was complete";
             case error::consumer_failed: return "the body consumer rejected the data";
+            case error::insecure_redirect: return "redirect from https to http refused";
+            case error::fetch_timeout: return "the response took longer than the total fetch deadline";
         }
         return "unknown net error";
     }
@@ -152,26 +154,48 @@ std::string_view response::header(std::string_view name) const noexcept {
     return {};
 }
 
+namespace {
+
+bool is_private_v4(const asio::ip::address_v4::bytes_type& b) noexcept {
+    return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||  // this network, RFC 1918, loopback, CGNAT
+           (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+           (b[0] == 192 && b[1] == 0 && (b[2] == 0 || b[2] == 2)) ||          // IETF protocol assignments, TEST-NET-1
+           (b[0] == 192 && b[1] == 88 && b[2] == 99) ||                      // 6to4 relay anycast
+           (b[0] == 198 && (b[1] & 0xfe) == 18) ||                           // benchmarking 198.18.0.0/15
+           (b[0] == 198 && b[1] == 51 && b[2] == 100) || (b[0] == 203 && b[1] == 0 && b[2] == 113) ||  // TEST-NET-2, -3
+           b[0] >= 224;                                                      // multicast, 240/4 reserved, broadcast
+}
+
+asio::ip::address_v4::bytes_type v4_at(const asio::ip::address_v6::bytes_type& b, std::size_t offset) noexcept {
+    return {b[offset], b[offset + 1], b[offset + 2], b[offset + 3]};
+}
+
+}  // namespace
+
 bool is_private_address(std::string_view text) noexcept {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(std::string(text), ec);
     if (ec) return true;  // not an address: refuse rather than guess
-    if (address.is_v6()) {
-        auto v6 = address.to_v6();
-        if (v6.is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
-    }
-    if (address.is_v4()) {
-        auto b = address.to_v4().to_bytes();
-        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||
-               (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
-               (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
-    }
+    if (address.is_v4()) return is_private_v4(address.to_v4().to_bytes());
     auto v6 = address.to_v6();
     auto b = v6.to_bytes();
-    return v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_link_local() ||
-           (b[0] & 0xfe) == 0xfc /* ULA fc00::/7 */ || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* site-local */ ||
-           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* documentation */ ||
-           (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) /* NAT64 */;
+    auto starts = [&](std::initializer_list<unsigned char> prefix) { return std::equal(prefix.begin(), prefix.end(), b.begin()); };
+    bool zero_to_10 = std::all_of(b.begin(), b.begin() + 10, [](unsigned char x) { return x == 0; });
+    if (zero_to_10 && b[10] == 0xff && b[11] == 0xff) return is_private_v4(v4_at(b, 12));  // IPv4-mapped
+    // IPv4-compatible ::a.b.c.d (deprecated, never a real host) also covers :: and ::1.
+    if (zero_to_10 && b[10] == 0 && b[11] == 0) return true;
+    // Addresses that carry an IPv4 address the network will reach for us:
+    // 6to4 2002:V4::/48 and the well-known NAT64 prefix 64:ff9b::/96.
+    if (starts({0x20, 0x02})) return is_private_v4(v4_at(b, 2));
+    if (starts({0x00, 0x64, 0xff, 0x9b})) {
+        bool well_known = std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char x) { return x == 0; });
+        // 64:ff9b:1::/48 is for local translators, whose embedding we cannot know; other 64:ff9b::/32 is unassigned.
+        return !well_known || is_private_v4(v4_at(b, 12));
+    }
+    return v6.is_multicast() || v6.is_link_local() || (b[0] & 0xfe) == 0xfc /* ULA fc00::/7 */ ||
+           (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* site-local */ ||
+           starts({0x20, 0x01, 0x0d, 0xb8}) /* documentation */ ||
+           (starts({0x01, 0x00, 0, 0, 0, 0, 0, 0})) /* discard-only 100::/64 */;
 }
 
 struct http_client::impl {
@@ -196,7 +220,11 @@ struct http_client::impl {
     asio::awaitable<std::error_code> connect(const target& t, std::unique_ptr<connection>& out, std::string& detail) {
         tcp::resolver resolver(executor);
         std::string host = t.host;
-        if (auto it = params.resolve_overrides.find(t.host); it != params.resolve_overrides.end()) host = it->second;
+        bool pinned = false;
+        if (auto it = params.resolve_overrides.find(t.host); it != params.resolve_overrides.end()) {
+            host = it->second;
+            pinned = true;
+        }
         auto [rec, results] = co_await resolver.async_resolve(host, t.port, asio::as_tuple(asio::use_awaitable));
         if (rec) {
             detail = "resolving " + t.host + ": " + rec.message();
@@ -204,7 +232,7 @@ struct http_client::impl {
         }
         // Every answer must be public: a host with one private answer could be
         // steered at an internal service.
-        if (!params.allow_private_addresses) {
+        if (!params.allow_private_addresses && !pinned) {
             for (const auto& entry : results) {
                 auto address = entry.endpoint().address().to_string();
                 if (is_private_address(address)) {
@@ -420,6 +448,11 @@ struct http_client::impl {
                 if (!resolved) {
                     out.detail = "cannot resolve redirect location " + std::string(location).substr(0, 200);
                     co_return make_error_code(error::bad_url);
+                }
+                if (t->tls && next.scheme() != "https" && !params.allow_insecure_http) {
+                    out.detail = "redirect from " + t->host + " over https to " + std::string(next.buffer()).substr(0, 200) +
+                                 ", which is not https (allow_insecure_http is off)";
+                    co_return make_error_code(error::insecure_redirect);
                 }
                 url = std::string(next.buffer());
                 out.redirects = hop + 1;

@@ -36,6 +36,8 @@ enum class error {
     bad_gzip,
     truncated_body,
     consumer_failed,
+    insecure_redirect,
+    fetch_timeout,
 };
 const std::error_category& error_category() noexcept;
 inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
@@ -48,11 +50,14 @@ struct client_params {
     std::uint64_t max_body_bytes = 0;                      ///< decoded and on the wire; 0: no cap
     unsigned max_redirects = 3;
     bool allow_private_addresses = false;
+    bool allow_insecure_http = false;  ///< follow a redirect from https to http
     std::size_t max_idle_per_host = 4;
     std::string user_agent = "bsky-backfill";
     std::filesystem::path ca_file;  ///< trusted in addition to the system store
     /// host -> address to connect to instead of resolving it (like curl --resolve);
-    /// the host name is still used for SNI, certificate checks and Host.
+    /// the host name is still used for SNI, certificate checks and Host. The
+    /// operator chose these addresses, so the private-address guard, which is
+    /// there against what DNS and hostile documents point at, lets them through.
     std::map<std::string, std::string> resolve_overrides;
 };
 
@@ -116,7 +121,9 @@ private:
 };
 
 /// True for loopback, RFC 1918, CGNAT, link-local, ULA, multicast, unspecified,
-/// broadcast and other non-public addresses (IPv4-mapped IPv6 included).
+/// broadcast, documentation, benchmarking and reserved addresses, and for IPv6
+/// addresses that embed a private IPv4 one (IPv4-mapped, 6to4, NAT64; every
+/// IPv4-compatible ::a.b.c.d and the local-use NAT64 64:ff9b:1::/48).
 bool is_private_address(std::string_view address) noexcept;
 
 }  // namespace bsky::net

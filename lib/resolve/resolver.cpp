@@ -24,6 +24,7 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
             hit.from_cache = true;
             co_return hit;
         }
+        order_.erase(it->second.position);
         cache_.erase(it);
     }
     resolution out;
@@ -58,18 +59,29 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
     } else {
         std::string why;
         if (auto doc = parse_did_document(body, did, why)) {
-            out.status = resolve_status::ok;
-            out.document = std::move(*doc);
+            if (doc->pds_endpoint && doc->pds_endpoint->starts_with("http://") && !params_.allow_insecure_http) {
+                out.detail = url + ": the PDS endpoint " + doc->pds_endpoint->substr(0, 200) +
+                             " is plain http; repos are fetched over https only (set allow_insecure_http: true for a lab network)";
+            } else {
+                out.status = resolve_status::ok;
+                out.document = std::move(*doc);
+            }
         } else {
             out.detail = url + ": " + why;
         }
     }
     if (out.status != resolve_status::failed) {
+        // A concurrent resolve of the same DID may have cached it meanwhile: replace it.
+        if (auto it = cache_.find(did); it != cache_.end()) {
+            order_.erase(it->second.position);
+            cache_.erase(it);
+        }
         while (cache_.size() >= params_.cache_max_entries && !order_.empty()) {
             cache_.erase(order_.front());
             order_.pop_front();
         }
-        if (cache_.emplace(did, entry{out, now + params_.cache_ttl}).second) order_.push_back(did);
+        auto position = order_.insert(order_.end(), did);
+        cache_.emplace(did, entry{out, now + params_.cache_ttl, position});
     }
     co_return out;
 }

@@ -201,39 +201,77 @@ TEST_F(HttpClient, PrivateAddressesAreRefusedBeforeConnecting) {
     test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "secret"}); });
     auto p = params();
     p.allow_private_addresses = false;
-    p.resolve_overrides["internal.example"] = "10.0.0.1";
-    p.resolve_overrides["mapped.example"] = "::ffff:192.168.1.1";
     net::http_client client(io_.get_executor(), p);
-    for (auto url : {server.origin() + "/", "http://[::1]:" + std::to_string(server.port()) + "/",
-                     std::string("http://internal.example/"), std::string("http://mapped.example/"),
-                     std::string("http://localhost:1/")}) {
+    auto port = std::to_string(server.port());
+    for (auto url : {server.origin() + "/", "http://[::1]:" + port + "/", "http://localhost:" + port + "/",
+                     std::string("http://10.0.0.1/"), std::string("http://[::ffff:192.168.1.1]/"),
+                     std::string("http://[2002:7f00:1::1]:") + port + "/" /* 6to4 of 127.0.0.1 */,
+                     std::string("http://[64:ff9b::7f00:1]:") + port + "/" /* NAT64 of 127.0.0.1 */,
+                     std::string("http://[::127.0.0.1]:") + port + "/" /* IPv4-compatible */}) {
         auto g = get(client, url);
         EXPECT_EQ(g.ec, net::error::private_address) << url << ": " << g.ec.message();
         EXPECT_NE(g.resp.detail.find("non-public address"), std::string::npos) << g.resp.detail;
     }
     EXPECT_EQ(server.connections(), 0);
+}
 
-    // A redirect into a private network is refused the same way.
-    p.allow_private_addresses = true;
+TEST_F(HttpClient, RedirectIntoAPrivateNetworkIsRefused) {
+    // The first hop is a name the operator pinned (resolve.hosts), which the
+    // guard lets through; only the redirect's target is private, and it is
+    // refused before a connection is made.
+    test::test_server internal([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "secret"}); });
+    auto internal_port = std::to_string(internal.port());
+    std::string location;
     test::test_server redirector([&](const test::request_info&, test::exchange& ex) {
-        ex.respond({.status = 302, .headers = {{"Location", "http://internal.example/admin"}}});
+        ex.respond({.status = 302, .headers = {{"Location", location}}});
     });
     auto guarded = params();
-    guarded.resolve_overrides["relay.example"] = "127.0.0.1";
-    guarded.resolve_overrides["internal.example"] = "10.0.0.1";
     guarded.allow_private_addresses = false;
-    // relay.example itself resolves to loopback, so allow it through an override on a public-looking name:
+    guarded.resolve_overrides["relay.example"] = "127.0.0.1";
     net::http_client strict(io_.get_executor(), guarded);
-    auto g = get(strict, "http://relay.example:" + std::to_string(redirector.port()) + "/");
-    EXPECT_EQ(g.ec, net::error::private_address);
+    for (auto target : {"http://127.0.0.1:" + internal_port + "/admin", "http://localhost:" + internal_port + "/admin"}) {
+        location = target;
+        auto before = redirector.requests().size();
+        auto g = get(strict, "http://relay.example:" + std::to_string(redirector.port()) + "/");
+        EXPECT_EQ(redirector.requests().size(), before + 1) << "the first hop must pass the guard";
+        EXPECT_EQ(g.ec, net::error::private_address) << target << ": " << g.ec.message() << " " << g.resp.detail;
+        EXPECT_EQ(g.resp.redirects, 1u);
+    }
+    EXPECT_EQ(internal.connections(), 0);
+}
+
+TEST_F(HttpClient, RedirectFromHttpsToHttpIsRefusedUnlessAllowed) {
+    test::test_server plain([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "downgraded"}); });
+    test::test_server secure([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.status = 302, .headers = {{"Location", plain.origin("localhost") + "/repo"}}});
+    }, localhost_cert());
+    net::http_client strict(io_.get_executor(), params());
+    auto g = get(strict, secure.origin("localhost") + "/");
+    EXPECT_EQ(g.ec, net::error::insecure_redirect) << g.ec.message();
+    EXPECT_NE(g.resp.detail.find("allow_insecure_http is off"), std::string::npos) << g.resp.detail;
+    EXPECT_FALSE(net::is_retryable(g.ec));
+    EXPECT_EQ(plain.connections(), 0);
+
+    auto lenient_params = params();
+    lenient_params.allow_insecure_http = true;
+    net::http_client lenient(io_.get_executor(), lenient_params);
+    auto followed = get(lenient, secure.origin("localhost") + "/");
+    ASSERT_FALSE(followed.ec) << followed.resp.detail;
+    EXPECT_EQ(followed.body, "downgraded");
 }
 
 TEST(PrivateAddress, Ranges) {
     for (auto a : {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1", "169.254.1.1", "100.64.0.1",
                    "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12::1", "ff02::1",
-                   "::ffff:10.0.0.1", "2001:db8::1", "not an address"})
+                   "::ffff:10.0.0.1", "2001:db8::1", "not an address",
+                   "192.0.2.1", "198.51.100.7", "203.0.113.255", "198.18.0.1", "198.19.255.255", "240.0.0.1",
+                   "250.1.2.3", "192.88.99.1", "2002:0a00:0001::1", "2002:c0a8:0101::", "2002:7f00:1::",
+                   "64:ff9b::10.0.0.1", "64:ff9b::192.168.1.1", "64:ff9b::127.0.0.1", "64:ff9b:1::8.8.8.8",
+                   "64:ff9b:1:2::1", "::8.8.8.8", "::10.0.0.1", "100::1"})
         EXPECT_TRUE(net::is_private_address(a)) << a;
-    for (auto a : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"})
+    for (auto a : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8",
+                   "192.0.3.1", "198.51.101.1", "203.0.114.1", "198.20.0.1", "223.255.255.255",
+                   "2002:0808:0808::1", "64:ff9b::8.8.8.8", "2001:4860:4860::8888"})
         EXPECT_FALSE(net::is_private_address(a)) << a;
 }
 
