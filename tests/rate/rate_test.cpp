@@ -159,13 +159,22 @@ TEST(HostLimiter, A429WithoutHeadersPausesForTheDefault) {
     rate::host_limiter limiter(io.get_executor(), {.default_pause = 300ms});
     limiter.observe("a", 429, {});
     auto start = std::chrono::steady_clock::now();
-    int c = 0, peak = 0;
-    asio::co_spawn(io, hold(limiter, "a", 0ms, c, peak), asio::detached);
-    asio::co_spawn(io, hold(limiter, "other", 0ms, c, peak), asio::detached);
+    std::vector<std::string> order;
+    auto take = [&](std::string host) -> asio::awaitable<void> {
+        auto permit = co_await limiter.acquire(host);
+        order.push_back(host);
+    };
+    asio::co_spawn(io, take("a"), asio::detached);
+    asio::co_spawn(io, take("other"), asio::detached);
     io.run();
     EXPECT_GE(std::chrono::steady_clock::now() - start, 295ms);
+    // "a" was asked first, yet the other host went ahead without waiting for a's pause.
+    EXPECT_EQ(order, (std::vector<std::string>{"other", "a"}));
     auto snap = limiter.snapshot();
     EXPECT_EQ(snap["a"].rate_limited, 1u);
+    EXPECT_EQ(snap["other"].rate_limited, 0u);
+    EXPECT_EQ(snap["other"].paused_for_seconds, 0.0);
+    EXPECT_EQ(snap["other"].requests, 1u);
 }
 
 TEST(HostLimiter, A429WhoseResetHasJustPassedPausesOneSecond) {
