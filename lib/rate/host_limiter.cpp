@@ -30,6 +30,7 @@ struct host_limiter::impl {
     limiter_params params;
     std::map<std::string, std::unique_ptr<host_state>> hosts;
     std::set<net::steady_timer*> waiters;
+    clock::time_point last_forget{};
 };
 
 host_limiter::host_limiter(net::any_io_executor executor, limiter_params params)
@@ -65,7 +66,18 @@ void host_limiter::notify_all() {
     for (auto* t : impl_->waiters) t->cancel();
 }
 
+std::size_t host_limiter::forget_idle_hosts() {
+    auto now = clock::now();
+    impl_->last_forget = now;
+    return std::erase_if(impl_->hosts, [&](const auto& entry) {
+        auto& h = *entry.second;
+        // No permit points at it (in_flight 0), and waiters look their host up afresh after every wait.
+        return h.in_flight == 0 && h.paused_until <= now && h.bucket.tokens(now) >= h.bucket.capacity();
+    });
+}
+
 net::awaitable<host_limiter::permit> host_limiter::acquire(std::string host) {
+    if (clock::now() - impl_->last_forget >= std::chrono::seconds(1)) forget_idle_hosts();
     net::steady_timer timer(impl_->executor);
     for (;;) {
         auto& h = state_for(host);
@@ -171,6 +183,8 @@ void host_limiter::attach_metrics(metrics::registry& registry) {
     auto& in_flight = registry.gauge("bsky_fetches_in_flight", "Requests being sent or read, by host", "host");
     auto& rate_limited = registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
     registry.on_scrape([this, &tokens, &paused, &in_flight, &rate_limited] {
+        // Republish only the hosts held now: forgotten hosts' series go with them.
+        for (auto* family : {&tokens, &paused, &in_flight, &rate_limited}) family->clear();
         for (const auto& [host, s] : snapshot()) {
             tokens.set(host, s.tokens);
             paused.set(host, s.paused_for_seconds);

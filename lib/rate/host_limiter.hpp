@@ -77,6 +77,11 @@ public:
         double seconds_until_token;     ///< 0 when the bucket has a token now
     };
     std::map<std::string, host_snapshot> snapshot();
+
+    /// Forgets hosts that carry no information: nothing in flight, no pause in
+    /// force, a full bucket. Done by acquire() about once a second, so a list
+    /// over thousands of hosts keeps only the busy ones. Returns how many went.
+    std::size_t forget_idle_hosts();
     std::uint32_t in_flight_total() const noexcept { return in_flight_total_; }
 
     /// Publishes tokens, pauses, in-flight requests and 429s per host at every scrape.

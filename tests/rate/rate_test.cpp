@@ -9,6 +9,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace {
 
 using namespace bsky;
@@ -175,6 +177,33 @@ TEST(HostLimiter, A429WithoutHeadersPausesForTheDefault) {
     EXPECT_EQ(snap["other"].rate_limited, 0u);
     EXPECT_EQ(snap["other"].paused_for_seconds, 0.0);
     EXPECT_EQ(snap["other"].requests, 1u);
+}
+
+TEST(HostLimiter, IdleHostsAndTheirMetricSeriesAreForgotten) {
+    asio::io_context io;
+    // 1000 tokens/s, burst 1: a used bucket is full again within a millisecond.
+    rate::host_limiter limiter(io.get_executor(), {.requests_per_window = 1000, .window_seconds = 1, .burst = 1,
+                                                   .max_concurrent_per_host = 1, .max_concurrent_total = 10000, .default_pause = 60s});
+    metrics::registry registry;
+    limiter.attach_metrics(registry);
+    rate::host_limiter::permit busy;
+    auto visit = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2000; ++i) co_await limiter.acquire("host" + std::to_string(i) + ":443");
+        busy = co_await limiter.acquire("busy:443");
+    };
+    test::run(io, visit());
+    limiter.observe("paused:443", 429, {});
+    EXPECT_NE(registry.render().find("host=\"host1999:443\""), std::string::npos);
+    std::this_thread::sleep_for(10ms);  // at least long enough for the buckets to refill
+    EXPECT_GE(limiter.forget_idle_hosts(), 2000u);
+    auto snap = limiter.snapshot();
+    EXPECT_EQ(snap.size(), 2u) << "only the host in flight and the paused one carry information";
+    EXPECT_TRUE(snap.contains("busy:443"));
+    EXPECT_TRUE(snap.contains("paused:443"));
+    auto text = registry.render();
+    EXPECT_EQ(text.find("host1999"), std::string::npos) << "a forgotten host's series must go too";
+    EXPECT_NE(text.find("bsky_rate_limited_total{host=\"paused:443\"} 1"), std::string::npos) << text;
+    busy.release();
 }
 
 TEST(HostLimiter, A429WhoseResetHasJustPassedPausesOneSecond) {
