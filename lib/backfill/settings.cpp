@@ -37,6 +37,9 @@ net::client_params client_settings(const config::config& cfg) {
     p.allow_private_addresses = cfg.allow_private_addresses;
     p.allow_insecure_http = cfg.allow_insecure_http || cfg.allow_private_addresses;
     p.max_idle_per_host = cfg.rate_limits.max_concurrent_per_host;
+    p.max_open_connections = cfg.limits.max_open_connections;
+    p.idle_connection_timeout = ms(cfg.timeouts.idle_connection_seconds);
+    p.total_timeout = ms(cfg.timeouts.total_fetch_seconds);
     p.ca_file = cfg.tls_ca_file;
     p.resolve_overrides = cfg.resolve.hosts;
     p.user_agent = "bsky-backfill";

@@ -30,6 +30,7 @@ bool is_retryable(const std::error_code& ec) noexcept {
             case error::handshake_timeout:
             case error::headers_timeout:
             case error::idle_timeout:
+            case error::fetch_timeout:
             case error::truncated_body:
             case error::bad_gzip:
                 return true;

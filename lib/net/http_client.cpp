@@ -82,6 +82,13 @@ std::optional<target> parse_target(std::string_view url) {
 }
 
 struct connection {
+    explicit connection(std::size_t& open_count) : open(open_count) { ++open; }
+    ~connection() { --open; }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    std::size_t& open;  ///< the client's count of open connections
+    std::chrono::steady_clock::time_point idle_since;
     std::string key;
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
@@ -139,6 +146,18 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::error_code timeout_as(boost::system::error_code ec, error e) {
     return ec == beast::error::timeout ? make_error_code(e) : std::error_code(ec);
+}
+
+using time_point = std::chrono::steady_clock::time_point;
+
+// A phase's own deadline, or the request's total one when that comes first.
+void arm(beast::tcp_stream& stream, std::chrono::milliseconds phase, time_point total) {
+    stream.expires_at(std::min(std::chrono::steady_clock::now() + phase, total));
+}
+
+std::error_code timeout_as(boost::system::error_code ec, error e, time_point total) {
+    if (ec == beast::error::timeout && std::chrono::steady_clock::now() >= total) return make_error_code(error::fetch_timeout);
+    return timeout_as(ec, e);
 }
 
 }  // namespace
@@ -202,6 +221,9 @@ struct http_client::impl {
     asio::any_io_executor executor;
     client_params params;
     asio::ssl::context ssl{asio::ssl::context::tls_client};
+    std::size_t open_count = 0;  ///< before `idle`: connections decrement it as they close
+    std::size_t idle_count = 0;
+    /// Per host, oldest first; a host with none has no entry, so the map holds only what is open.
     std::map<std::string, std::deque<std::unique_ptr<connection>>> idle;
     client_stats stats;
 
@@ -214,6 +236,59 @@ struct http_client::impl {
             boost::system::error_code ec;
             ssl.load_verify_file(params.ca_file.string(), ec);
             if (ec) throw std::runtime_error("tls.ca_file " + params.ca_file.string() + ": cannot load: " + ec.message());
+        }
+    }
+
+    std::unique_ptr<connection> take_idle(const std::string& key) {
+        expire_idle();
+        auto it = idle.find(key);
+        if (it == idle.end()) return nullptr;
+        auto conn = std::move(it->second.back());  // the most recently used: least likely closed by the server
+        it->second.pop_back();
+        --idle_count;
+        if (it->second.empty()) idle.erase(it);
+        return conn;
+    }
+
+    void put_idle(std::unique_ptr<connection> conn) {
+        auto& pool = idle[conn->key];
+        if (pool.size() >= params.max_idle_per_host) {
+            pool.pop_front();
+            --idle_count;
+        }
+        conn->idle_since = std::chrono::steady_clock::now();
+        pool.push_back(std::move(conn));
+        ++idle_count;
+    }
+
+    // Closes idle connections older than idle_connection_timeout, for every host.
+    // Done on every request rather than on a timer: a timer would keep the
+    // event loop of a one-shot run alive, and with no requests at all the
+    // connections left open are still under max_open_connections.
+    void expire_idle() {
+        auto oldest_allowed = std::chrono::steady_clock::now() - params.idle_connection_timeout;
+        for (auto it = idle.begin(); it != idle.end();) {
+            auto& pool = it->second;
+            while (!pool.empty() && pool.front()->idle_since <= oldest_allowed) {
+                pool.pop_front();
+                --idle_count;
+                ++stats.connections_expired;
+            }
+            it = pool.empty() ? idle.erase(it) : std::next(it);
+        }
+    }
+
+    // Before opening one more: close the oldest idle connections (any host) while at the cap.
+    void make_room() {
+        expire_idle();
+        while (open_count >= params.max_open_connections && idle_count > 0) {
+            auto oldest = idle.begin();
+            for (auto it = idle.begin(); it != idle.end(); ++it)
+                if (it->second.front()->idle_since < oldest->second.front()->idle_since) oldest = it;
+            oldest->second.pop_front();
+            --idle_count;
+            ++stats.connections_evicted;
+            if (oldest->second.empty()) idle.erase(oldest);
         }
     }
 
@@ -241,7 +316,8 @@ struct http_client::impl {
                 }
             }
         }
-        auto conn = std::make_unique<connection>();
+        make_room();
+        auto conn = std::make_unique<connection>(open_count);
         conn->key = t.key();
         conn->plain = std::make_unique<beast::tcp_stream>(executor);
         conn->plain->expires_after(params.connect_timeout);
@@ -274,7 +350,7 @@ struct http_client::impl {
     asio::awaitable<std::error_code> exchange(Stream& stream, connection& conn, const target& t, const std::string& url,
                                               response& out, const body_sink& sink,
                                               const std::vector<std::pair<std::string, std::string>>& extra,
-                                              bool& keep_alive, bool& nothing_received) {
+                                              bool& keep_alive, bool& nothing_received, time_point deadline) {
         http::request<http::empty_body> req{http::verb::get, t.path_and_query, 11};
         bool default_port = (t.tls && t.port == "443") || (!t.tls && t.port == "80");
         std::string host_header = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
@@ -284,11 +360,11 @@ struct http_client::impl {
         req.keep_alive(true);
         for (const auto& [k, v] : extra) req.set(k, v);
 
-        conn.lowest().expires_after(params.headers_timeout);
+        arm(conn.lowest(), params.headers_timeout, deadline);
         auto [wec, written] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
         if (wec) {
             out.detail = "sending the request to " + t.host + ": " + wec.message();
-            co_return timeout_as(wec, error::headers_timeout);
+            co_return timeout_as(wec, error::headers_timeout, deadline);
         }
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(boost::none);
@@ -297,7 +373,7 @@ struct http_client::impl {
         if (hec) {
             nothing_received = header_bytes == 0;
             out.detail = "reading the response headers from " + t.host + ": " + hec.message();
-            co_return timeout_as(hec, error::headers_timeout);
+            co_return timeout_as(hec, error::headers_timeout, deadline);
         }
         const auto& head = parser.get();
         out.status = head.result_int();
@@ -337,7 +413,7 @@ struct http_client::impl {
         while (!parser.is_done()) {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
-            conn.lowest().expires_after(params.idle_body_timeout);
+            arm(conn.lowest(), params.idle_body_timeout, deadline);
             auto [rec, n] = co_await http::async_read_some(stream, conn.buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (rec == http::error::need_buffer) rec = {};
             if (rec) {
@@ -345,8 +421,12 @@ struct http_client::impl {
                     out.detail = "the connection to " + t.host + " closed after " + std::to_string(out.wire_bytes) + " body bytes";
                     co_return make_error_code(error::truncated_body);
                 }
-                out.detail = "reading the body from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes: " + rec.message();
-                co_return timeout_as(rec, error::idle_timeout);
+                auto ec = timeout_as(rec, error::idle_timeout, deadline);
+                out.detail = "reading the body from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes: " +
+                             (ec == error::fetch_timeout ? "still not complete after timeouts.total_fetch_seconds (" +
+                                                               std::to_string(params.total_timeout.count() / 1000) + " s)"
+                                                         : rec.message());
+                co_return ec;
             }
             std::size_t got = chunk.size() - parser.get().body().size;
             if (got == 0) continue;
@@ -391,6 +471,7 @@ struct http_client::impl {
     asio::awaitable<std::error_code> get(std::string url, response& out, const body_sink& sink,
                                          const std::vector<std::pair<std::string, std::string>>& extra) {
         out = response{};
+        const auto deadline = std::chrono::steady_clock::now() + params.total_timeout;
         for (unsigned hop = 0;; ++hop) {
             auto t = parse_target(url);
             if (!t) {
@@ -403,13 +484,9 @@ struct http_client::impl {
             // A pooled connection may have been closed by the server while idle:
             // if it fails before any response byte, try once more on a new one.
             for (int attempt = 0; attempt < 2; ++attempt) {
-                std::unique_ptr<connection> conn;
-                auto& pool = idle[t->key()];
-                bool reused = false;
-                if (!pool.empty() && attempt == 0) {
-                    conn = std::move(pool.front());
-                    pool.pop_front();
-                    reused = true;
+                std::unique_ptr<connection> conn = attempt == 0 ? take_idle(t->key()) : nullptr;
+                bool reused = conn != nullptr;
+                if (reused) {
                     ++stats.connections_reused;
                 } else {
                     std::string detail;
@@ -421,12 +498,12 @@ struct http_client::impl {
                 out.reused_connection = reused;
                 bool nothing = false;
                 keep_alive = false;
-                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, sink, extra, keep_alive, nothing);
-                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, sink, extra, keep_alive, nothing);
+                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, sink, extra, keep_alive, nothing, deadline);
+                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, sink, extra, keep_alive, nothing, deadline);
                 if (ec && reused && nothing && out.body_bytes == 0) continue;
                 if (!ec && keep_alive) {
                     conn->lowest().expires_never();
-                    if (pool.size() < params.max_idle_per_host) pool.push_back(std::move(conn));
+                    put_idle(std::move(conn));
                 }
                 break;
             }
@@ -475,6 +552,11 @@ asio::awaitable<std::error_code> http_client::get(std::string url, response& out
     co_return co_await impl_->get(std::move(url), out, sink, extra_headers);
 }
 
-client_stats http_client::stats() const noexcept { return impl_->stats; }
+client_stats http_client::stats() const noexcept {
+    auto s = impl_->stats;
+    s.open_connections = impl_->open_count;
+    s.idle_connections = impl_->idle_count;
+    return s;
+}
 
 }  // namespace bsky::net

@@ -52,6 +52,13 @@ struct client_params {
     bool allow_private_addresses = false;
     bool allow_insecure_http = false;  ///< follow a redirect from https to http
     std::size_t max_idle_per_host = 4;
+    /// Open connections (idle and in use) at most: idle ones close, oldest
+    /// first, to make room. Requests in flight are bounded by the rate
+    /// limiter's concurrency caps, which must not exceed this.
+    std::size_t max_open_connections = 64;
+    std::chrono::milliseconds idle_connection_timeout{30'000};  ///< an unused keep-alive connection closes after this
+    /// One get(), from the request to the last body byte, redirects included.
+    std::chrono::milliseconds total_timeout{3'600'000};
     std::string user_agent = "bsky-backfill";
     std::filesystem::path ca_file;  ///< trusted in addition to the system store
     /// host -> address to connect to instead of resolving it (like curl --resolve);
@@ -97,6 +104,10 @@ struct client_stats {
     std::uint64_t requests = 0;
     std::uint64_t connections_opened = 0;
     std::uint64_t connections_reused = 0;
+    std::uint64_t connections_expired = 0;  ///< idle past idle_connection_timeout
+    std::uint64_t connections_evicted = 0;  ///< idle, closed to stay under max_open_connections
+    std::size_t open_connections = 0;       ///< now, idle and in use
+    std::size_t idle_connections = 0;       ///< now
 };
 
 /// @par Thread Safety

@@ -11,7 +11,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <set>
+#include <sstream>
+#include <thread>
 
 namespace {
 
@@ -140,6 +144,94 @@ TEST_F(HttpClient, RedirectLoopStopsAfterThreeHops) {
     auto g = get(client, server.origin() + "/a");
     EXPECT_EQ(g.ec, net::error::too_many_redirects);
     EXPECT_EQ(server.requests().size(), 4u);
+}
+
+// Sockets of this process connected to `port` on loopback: the client's side
+// of its connections (the test server's accepted sockets have it as local port).
+std::size_t client_sockets_to(unsigned short port) {
+    std::set<std::string> ours;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        auto link = std::filesystem::read_symlink(fd.path(), ec).string();
+        if (link.starts_with("socket:[")) ours.insert(link.substr(8, link.size() - 9));
+    }
+    std::size_t n = 0;
+    std::ifstream tcp("/proc/net/tcp");
+    std::string line;
+    std::getline(tcp, line);
+    while (std::getline(tcp, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+        fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+        if (std::stoul(remote.substr(remote.find(':') + 1), nullptr, 16) == port && ours.contains(inode)) ++n;
+    }
+    return n;
+}
+
+TEST_F(HttpClient, IdleConnectionsExpire) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "x"}); });
+    auto p = params();
+    p.idle_connection_timeout = 100ms;
+    net::http_client client(io_.get_executor(), p);
+    ASSERT_FALSE(get(client, server.origin() + "/").ec);
+    EXPECT_EQ(client.stats().idle_connections, 1u);
+    std::this_thread::sleep_for(250ms);  // longer than the idle timeout
+    auto g = get(client, server.origin() + "/");
+    ASSERT_FALSE(g.ec) << g.resp.detail;
+    EXPECT_FALSE(g.resp.reused_connection) << "an idle connection past its timeout is closed, not reused";
+    EXPECT_EQ(client.stats().connections_expired, 1u);
+    EXPECT_EQ(server.connections(), 2);
+    EXPECT_EQ(client.stats().open_connections, 1u);
+}
+
+TEST_F(HttpClient, TwoThousandHostsStayUnderTheOpenConnectionCap) {
+    // Every name is another pool key, as a list over did:web hosts would be.
+    test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "{}"}); });
+    auto p = params();
+    p.max_open_connections = 16;
+    constexpr int hosts = 2000, workers = 8;
+    for (int i = 0; i < hosts; ++i) p.resolve_overrides["host" + std::to_string(i) + ".example"] = "127.0.0.1";
+    net::http_client client(io_.get_executor(), p);
+    std::size_t peak_fds = 0, peak_open = 0;
+    int failures = 0;
+    auto worker = [&](int first) -> asio::awaitable<void> {
+        for (int i = first; i < hosts; i += workers) {
+            net::response resp;
+            auto url = "http://host" + std::to_string(i) + ".example:" + std::to_string(server.port()) + "/.well-known/did.json";
+            if (co_await client.get(url, resp, [](std::span<const std::uint8_t>) { return std::error_code{}; })) ++failures;
+            peak_open = std::max(peak_open, client.stats().open_connections);
+            if (i % 50 == 0) peak_fds = std::max(peak_fds, client_sockets_to(server.port()));
+        }
+    };
+    for (int w = 0; w < workers; ++w) asio::co_spawn(io_, worker(w), asio::detached);
+    io_.run();
+    EXPECT_EQ(failures, 0);
+    EXPECT_EQ(client.stats().connections_opened, static_cast<std::uint64_t>(hosts));
+    EXPECT_LE(peak_open, 16u);
+    EXPECT_LE(peak_fds, 16u) << "sockets the client held open at once";
+    EXPECT_GT(peak_fds, 0u) << "the count must see the client's sockets";
+    EXPECT_LE(client_sockets_to(server.port()), 16u);
+    EXPECT_GE(client.stats().connections_evicted, static_cast<std::uint64_t>(hosts - 16));
+}
+
+TEST_F(HttpClient, TricklingBodyHitsTheTotalDeadline) {
+    // A byte every 100 ms never trips the idle deadline; the total one ends it.
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.write_raw("HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n");
+        for (int i = 0; i < 40; ++i) {
+            ex.write_raw("x");
+            ex.stall(100ms);
+        }
+    });
+    auto p = params();
+    p.idle_body_timeout = 1s;
+    p.total_timeout = 1500ms;
+    net::http_client client(io_.get_executor(), p);
+    auto g = get(client, server.origin() + "/");
+    EXPECT_EQ(g.ec, net::error::fetch_timeout) << g.ec.message() << ": " << g.resp.detail;
+    EXPECT_TRUE(net::is_retryable(g.ec)) << "a trickling server may do better next time";
+    EXPECT_NE(g.resp.detail.find("timeouts.total_fetch_seconds"), std::string::npos) << g.resp.detail;
+    EXPECT_LT(g.body.size(), 40u);
 }
 
 TEST_F(HttpClient, StalledBodyHitsTheIdleDeadline) {
