@@ -469,7 +469,7 @@ struct http_client::impl {
     }
 
     asio::awaitable<std::error_code> get(std::string url, response& out, const body_sink& sink,
-                                         const std::vector<std::pair<std::string, std::string>>& extra) {
+                                         const std::vector<std::pair<std::string, std::string>>& extra, const hop_hooks& hooks) {
         out = response{};
         const auto deadline = std::chrono::steady_clock::now() + params.total_timeout;
         for (unsigned hop = 0;; ++hop) {
@@ -478,6 +478,7 @@ struct http_client::impl {
                 out.detail = "cannot fetch '" + url.substr(0, 200) + "': not an http(s) URL";
                 co_return make_error_code(url.starts_with("http") ? error::bad_url : error::unsupported_scheme);
             }
+            if (hooks.before) co_await hooks.before(hop, url);
             ++stats.requests;
             std::error_code ec;
             bool keep_alive = false;
@@ -508,6 +509,7 @@ struct http_client::impl {
                 break;
             }
             if (ec) co_return ec;
+            if (hooks.after) hooks.after(hop, url, out);
             auto location = out.header("Location");
             if (out.status >= 300 && out.status < 400 && !location.empty()) {
                 if (hop >= params.max_redirects) {
@@ -548,8 +550,8 @@ http_client::http_client(asio::any_io_executor executor, client_params params)
 http_client::~http_client() = default;
 
 asio::awaitable<std::error_code> http_client::get(std::string url, response& out, body_sink sink,
-                                                  std::vector<std::pair<std::string, std::string>> extra_headers) {
-    co_return co_await impl_->get(std::move(url), out, sink, extra_headers);
+                                                  std::vector<std::pair<std::string, std::string>> extra_headers, hop_hooks hooks) {
+    co_return co_await impl_->get(std::move(url), out, sink, extra_headers, hooks);
 }
 
 client_stats http_client::stats() const noexcept {

@@ -100,6 +100,15 @@ struct body_sink {
     drain_handler drain;
 };
 
+/// Called around each hop of a get() (the first request and every redirect
+/// followed), so a caller can be polite to the host that actually answers.
+struct hop_hooks {
+    /// Awaited before the hop's request is sent (e.g. to wait for that host's rate-limit permit).
+    std::function<boost::asio::awaitable<void>(unsigned hop, const std::string& url)> before;
+    /// Called once the hop's response headers (and, for a final answer, its body) are in.
+    std::function<void(unsigned hop, const std::string& url, const response& resp)> after;
+};
+
 struct client_stats {
     std::uint64_t requests = 0;
     std::uint64_t connections_opened = 0;
@@ -122,7 +131,8 @@ public:
     /// bodies land in `out.error_body`. The returned error covers transport
     /// failures only: an HTTP status is not an error here.
     boost::asio::awaitable<std::error_code> get(std::string url, response& out, body_sink sink,
-                                                std::vector<std::pair<std::string, std::string>> extra_headers = {});
+                                                std::vector<std::pair<std::string, std::string>> extra_headers = {},
+                                                hop_hooks hooks = {});
 
     client_stats stats() const noexcept;
 

@@ -447,6 +447,42 @@ TEST_F(Fetcher, RateLimitedWithHeadersPausesUntilTheResetWithoutUsingAttempts) {
     EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(second_at.time_since_epoch()).count(), reset_at * 1000 - 50);
 }
 
+TEST_F(Fetcher, ARelaysRedirectIsChargedToAndPausedByTheHostThatAnswers) {
+    // The relay 302s getRepo to the PDS on another address; the PDS answers 429 once.
+    std::atomic<int> pds_calls{0};
+    test::test_server pds([&](const test::request_info&, test::exchange& ex) {
+        if (++pds_calls == 1)
+            ex.respond({.status = 429, .body = "{\"error\":\"RateLimitExceeded\"}",
+                        .headers = {{"Retry-After", "1"}, {"RateLimit-Remaining", "0"}, {"RateLimit-Policy", "100;w=300"}}});
+        else ex.respond({.body = "repo"});
+    }, std::nullopt, "127.0.0.2");
+    test::test_server relay([&](const test::request_info& req, test::exchange& ex) {
+        ex.respond({.status = 302, .headers = {{"Location", pds.origin() + req.target}}});
+    });
+    net::http_client client(io_.get_executor(), params());
+    rate::host_limiter limiter(io_.get_executor(), {});
+    net::fetcher fetcher(client, limiter, {}, 7);
+    auto url = relay.origin() + "/xrpc/com.atproto.sync.getRepo?did=did:plc:abc";
+    auto result = test::run(io_, fetcher.get(url, net::authority_of(url), nullptr));
+    ASSERT_FALSE(result.ec) << result.detail;
+    EXPECT_EQ(result.resp.status, 200u);
+    EXPECT_EQ(result.rate_limited, 1u);
+    auto snap = limiter.snapshot();
+    auto pds_key = net::authority_of(pds.origin() + "/"), relay_key = net::authority_of(url);
+    ASSERT_TRUE(snap.contains(pds_key)) << pds_key;
+    EXPECT_EQ(snap[pds_key].rate_limited, 1u) << "the 429 is the PDS's";
+    EXPECT_EQ(snap[pds_key].requests, 2u);
+    EXPECT_EQ(snap[relay_key].rate_limited, 0u) << "the relay never said 429";
+    EXPECT_EQ(snap[relay_key].paused_for_seconds, 0.0);
+    EXPECT_EQ(snap[relay_key].requests, 2u) << "each attempt asks the relay once";
+    // The PDS's policy (100 per 300 s) is the PDS's bucket, not the relay's.
+    EXPECT_LE(snap[pds_key].tokens, 100.0);
+    EXPECT_EQ(snap[relay_key].in_flight, 0u);
+    EXPECT_EQ(snap[pds_key].in_flight, 0u);
+    EXPECT_EQ(relay.requests().size(), 2u);
+    EXPECT_EQ(pds.requests().size(), 2u);
+}
+
 TEST_F(Fetcher, HtmlRateLimitWithoutHeadersUsesTheDefaultPause) {
     std::atomic<int> calls{0};
     test::test_server server([&](const test::request_info&, test::exchange& ex) {
