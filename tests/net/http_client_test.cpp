@@ -271,6 +271,48 @@ TEST_F(HttpClient, BodyOverTheCapIsRefused) {
     EXPECT_FALSE(net::is_retryable(g.ec));
 }
 
+std::uint64_t peak_rss_since_reset() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
+    return 0;
+}
+std::uint64_t rss_now() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
+    return 0;
+}
+
+TEST_F(HttpClient, GzipBombIsRefusedAtTheCapInBoundedMemory) {
+    // ~250 KB on the wire that inflates to 256 MiB; the cap (as limits.max_car_bytes) is 16 MiB.
+    auto bomb = test::gzip_bytes(std::string(256u << 20, '\0'));
+    ASSERT_LT(bomb.size(), 1u << 20);
+    test::test_server server([&](const test::request_info&, test::exchange& ex) {
+        ex.respond({.body = bomb, .headers = {{"Content-Encoding", "gzip"}}});
+    });
+    auto p = params();
+    p.max_body_bytes = 16u << 20;
+    net::http_client client(io_.get_executor(), p);
+    std::ofstream("/proc/self/clear_refs") << "5";  // restart the peak-RSS count
+    auto base = rss_now();
+    std::uint64_t delivered = 0;
+    net::response resp;
+    auto ec = test::run(io_, client.get(server.origin() + "/xrpc/com.atproto.sync.getRepo?did=did:plc:x", resp,
+                                        [&](std::span<const std::uint8_t> b) {
+                                            delivered += b.size();
+                                            return std::error_code{};
+                                        }));
+    EXPECT_EQ(ec, net::error::body_too_large) << ec.message();
+    EXPECT_NE(resp.detail.find("exceeds 16777216 bytes"), std::string::npos) << resp.detail;
+    EXPECT_FALSE(net::is_retryable(ec));
+    EXPECT_LE(delivered, 16u << 20);
+    auto peak = peak_rss_since_reset();
+    EXPECT_LT(peak - std::min(peak, base), 8u << 20) << "peak RSS grew by more than 8 MiB while inflating";
+}
+
 TEST_F(HttpClient, WrongNameAndUnknownCaAreRefused) {
     test::test_server wrong_name([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "x"}); },
                                  ca_->issue({"wrong.example"}, {}));
