@@ -252,6 +252,7 @@ void validate(config& cfg, const std::string& source) {
     if (cfg.rate_limits.max_pause_seconds > 7 * 86400) fail("rate_limits.max_pause_seconds", "must be at most 604800 (a week)");
     if (cfg.rate_limits.default_pause_seconds > cfg.rate_limits.max_pause_seconds)
         fail("rate_limits.default_pause_seconds", "must not exceed rate_limits.max_pause_seconds");
+    if (cfg.limits.max_open_connections == 0) cfg.limits.max_open_connections = 2 * cfg.rate_limits.max_concurrent_fetches;
     // Every fetch in flight holds a connection: fewer than that would close connections in use.
     if (cfg.limits.max_open_connections < cfg.rate_limits.max_concurrent_fetches)
         fail("limits.max_open_connections", "must be at least rate_limits.max_concurrent_fetches");

@@ -68,7 +68,8 @@ struct limit_params {
     std::uint64_t max_did_document_bytes = 64ull << 10;
     std::uint32_t max_cbor_depth = 64;
     /// Per HTTP client (PDS, PLC): idle keep-alive connections are closed to stay under it.
-    std::uint32_t max_open_connections = 64;
+    /// Unset (0): twice rate_limits.max_concurrent_fetches.
+    std::uint32_t max_open_connections = 0;
 };
 
 struct timeout_params {

@@ -31,6 +31,9 @@ struct host_limiter::impl {
     std::map<std::string, std::unique_ptr<host_state>> hosts;
     std::set<net::steady_timer*> waiters;
     clock::time_point last_forget{};
+    /// 429s per host, kept when the host is forgotten: a counter must not go back.
+    /// Only hosts that ever answered 429 are here.
+    std::map<std::string, std::uint64_t> rate_limited_totals;
 };
 
 host_limiter::host_limiter(net::any_io_executor executor, limiter_params params)
@@ -145,6 +148,7 @@ void host_limiter::observe(const std::string& host, unsigned status, const rate_
     std::optional<clock::duration> pause;
     if (status == 429) {
         ++h.rate_limited;
+        ++impl_->rate_limited_totals[host];
         if (auto r = until_reset(); r && *r > clock::duration::zero()) pause = *r;
         // A reset or Retry-After that has just passed: servers round down to
         // the second, so the window turns within a second, not after the default pause.
@@ -184,13 +188,13 @@ void host_limiter::attach_metrics(metrics::registry& registry) {
     auto& rate_limited = registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
     registry.on_scrape([this, &tokens, &paused, &in_flight, &rate_limited] {
         // Republish only the hosts held now: forgotten hosts' series go with them.
-        for (auto* family : {&tokens, &paused, &in_flight, &rate_limited}) family->clear();
+        for (auto* family : {&tokens, &paused, &in_flight}) family->clear();
         for (const auto& [host, s] : snapshot()) {
             tokens.set(host, s.tokens);
             paused.set(host, s.paused_for_seconds);
             in_flight.set(host, s.in_flight);
-            rate_limited.set(host, static_cast<double>(s.rate_limited));
         }
+        for (const auto& [host, n] : impl_->rate_limited_totals) rate_limited.set(host, static_cast<double>(n));
     });
 }
 

@@ -152,6 +152,7 @@ TEST(Config, BadValuesNameTheKey) {
     EXPECT_EQ(error_of("rate_limits: {default_pause_seconds: 120, max_pause_seconds: 60}\n"),
               "test.yaml: rate_limits.default_pause_seconds: must not exceed rate_limits.max_pause_seconds");
     EXPECT_EQ(error_of("rate_limits: {max_pause_seconds: 1e9}\n"), "test.yaml: rate_limits.max_pause_seconds: must be at most 604800 (a week)");
+    EXPECT_EQ(load_string("rate_limits: {max_concurrent_fetches: 100}\n").limits.max_open_connections, 200u) << "sized to the cap when absent";
     EXPECT_EQ(error_of("limits: {max_open_connections: 8}\n"),
               "test.yaml: limits.max_open_connections: must be at least rate_limits.max_concurrent_fetches");
     EXPECT_EQ(error_of("timeouts: {idle_connection_seconds: 7200}\n"), "test.yaml: timeouts.idle_connection_seconds: must be at most 3600");

@@ -203,6 +203,13 @@ TEST(HostLimiter, IdleHostsAndTheirMetricSeriesAreForgotten) {
     auto text = registry.render();
     EXPECT_EQ(text.find("host1999"), std::string::npos) << "a forgotten host's series must go too";
     EXPECT_NE(text.find("bsky_rate_limited_total{host=\"paused:443\"} 1"), std::string::npos) << text;
+    // A counter outlives its host's state: a forgotten host's 429s are still counted.
+    std::this_thread::sleep_for(10ms);
+    limiter.observe("briefly:443", 429, rate::rate_limit_info{.retry_after = 0s});  // paused for 1 s
+    std::this_thread::sleep_for(1100ms);
+    limiter.forget_idle_hosts();
+    EXPECT_FALSE(limiter.snapshot().contains("briefly:443"));
+    EXPECT_NE(registry.render().find("bsky_rate_limited_total{host=\"briefly:443\"} 1"), std::string::npos);
     busy.release();
 }
 
