@@ -35,7 +35,11 @@ net::client_params client_settings(const config::config& cfg) {
     p.idle_body_timeout = ms(cfg.timeouts.idle_body_seconds);
     p.max_body_bytes = cfg.limits.max_car_bytes;
     p.allow_private_addresses = cfg.allow_private_addresses;
+    p.allow_insecure_http = cfg.allow_insecure_http || cfg.allow_private_addresses;
     p.max_idle_per_host = cfg.rate_limits.max_concurrent_per_host;
+    p.max_open_connections = cfg.limits.max_open_connections;
+    p.idle_connection_timeout = ms(cfg.timeouts.idle_connection_seconds);
+    p.total_timeout = ms(cfg.timeouts.total_fetch_seconds);
     p.ca_file = cfg.tls_ca_file;
     p.resolve_overrides = cfg.resolve.hosts;
     p.user_agent = "bsky-backfill";
@@ -46,14 +50,14 @@ rate::limiter_params pds_limiter_settings(const config::config& cfg) {
     return {.requests_per_window = cfg.rate_limits.pds.requests, .window_seconds = cfg.rate_limits.pds.window_seconds,
             .burst = cfg.rate_limits.pds.burst, .max_concurrent_per_host = cfg.rate_limits.max_concurrent_per_host,
             .max_concurrent_total = cfg.rate_limits.max_concurrent_fetches,
-            .default_pause = ms(cfg.rate_limits.default_pause_seconds)};
+            .default_pause = ms(cfg.rate_limits.default_pause_seconds), .max_pause = ms(cfg.rate_limits.max_pause_seconds)};
 }
 
 rate::limiter_params plc_limiter_settings(const config::config& cfg) {
     return {.requests_per_window = cfg.rate_limits.plc.requests, .window_seconds = cfg.rate_limits.plc.window_seconds,
             .burst = cfg.rate_limits.plc.burst, .max_concurrent_per_host = cfg.rate_limits.max_concurrent_per_host,
             .max_concurrent_total = cfg.rate_limits.max_concurrent_fetches,
-            .default_pause = ms(cfg.rate_limits.default_pause_seconds)};
+            .default_pause = ms(cfg.rate_limits.default_pause_seconds), .max_pause = ms(cfg.rate_limits.max_pause_seconds)};
 }
 
 net::retry_params retry_settings(const config::config& cfg) {
@@ -63,7 +67,9 @@ net::retry_params retry_settings(const config::config& cfg) {
 
 resolve::resolver_params resolver_settings(const config::config& cfg) {
     return {.plc_url = cfg.plc_url, .cache_ttl = ms(cfg.resolve.cache_ttl_seconds),
-            .cache_max_entries = cfg.resolve.cache_max_entries, .max_document_bytes = cfg.limits.max_did_document_bytes};
+            .cache_max_entries = cfg.resolve.cache_max_entries, .max_document_bytes = cfg.limits.max_did_document_bytes,
+            // A lab network on private addresses is plain http more often than not.
+            .allow_insecure_http = cfg.allow_insecure_http || cfg.allow_private_addresses};
 }
 
 std::unique_ptr<exporter::sink> make_sink(const config::config& cfg) {

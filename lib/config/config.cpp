@@ -286,6 +286,12 @@ void validate(config& cfg, const std::string& source) {
         fail("limits.max_block_bytes", "must not exceed limits.max_car_bytes");
     if (!cfg.resolve.plc_export.empty() && std::filesystem::is_directory(cfg.resolve.plc_export))
         fail("resolve.plc_export", cfg.resolve.plc_export.string() + " is a directory; name the export file (JSON lines) itself");
+    if (cfg.limits.max_open_connections == 0) cfg.limits.max_open_connections = 2 * cfg.rate_limits.max_concurrent_fetches;
+    // Every fetch in flight holds a connection: fewer than that would close connections in use.
+    if (cfg.limits.max_open_connections < cfg.rate_limits.max_concurrent_fetches)
+        fail("limits.max_open_connections", "must be at least rate_limits.max_concurrent_fetches");
+    if (cfg.timeouts.total_fetch_seconds < cfg.timeouts.idle_body_seconds)
+        fail("timeouts.total_fetch_seconds", "must be at least timeouts.idle_body_seconds");
     if (auto colon = cfg.metrics_listen.rfind(':'); colon == std::string::npos || colon == 0 ||
                                                     colon + 1 == cfg.metrics_listen.size())
         fail("metrics.listen", "expected HOST:PORT, got '" + cfg.metrics_listen + "'");
@@ -308,6 +314,7 @@ config load_string(const std::string& text, const std::string& source) {
         top.get("stop_timeout_seconds", cfg.stop_timeout_seconds, number_in(0.1, 86400));
         top.get("incremental_sync", cfg.incremental_sync, as_bool);
         top.get("allow_private_addresses", cfg.allow_private_addresses, as_bool);
+        top.get("allow_insecure_http", cfg.allow_insecure_http, as_bool);
         top.get("log_level", cfg.log_level, [](const YAML::Node& n, log::level& out, std::string& why) {
             if (log::parse_level(scalar_text(n), out)) return true;
             why = "expected trace, debug, info, warn, error, critical or off, got '" + scalar_text(n) + "'";
@@ -358,6 +365,7 @@ config load_string(const std::string& text, const std::string& source) {
                 b.get("burst", bucket->burst, number_in(1, 1e7));
             }
             rl.get("default_pause_seconds", cfg.rate_limits.default_pause_seconds, number_in(1, 86400));
+            rl.get("max_pause_seconds", cfg.rate_limits.max_pause_seconds, number_in(1, 7 * 86400));
             rl.get("max_concurrent_fetches", cfg.rate_limits.max_concurrent_fetches, count_in<std::uint32_t>(1, 10000));
             rl.get("max_concurrent_per_host", cfg.rate_limits.max_concurrent_per_host, count_in<std::uint32_t>(1, 1000));
         }
@@ -374,6 +382,7 @@ config load_string(const std::string& text, const std::string& source) {
             l.get("spill_threshold_bytes", cfg.limits.spill_threshold_bytes, bytes_in(spill_threshold_range.min, spill_threshold_range.max));
             l.get("max_did_document_bytes", cfg.limits.max_did_document_bytes, bytes_in(1ull << 10, 16ull << 20));
             l.get("max_cbor_depth", cfg.limits.max_cbor_depth, count_in<std::uint32_t>(16, 4096));
+            l.get("max_open_connections", cfg.limits.max_open_connections, count_in<std::uint32_t>(1, 65536));
         }
         {
             auto t = top.section("timeouts");
@@ -381,6 +390,8 @@ config load_string(const std::string& text, const std::string& source) {
             t.get("tls_handshake_seconds", cfg.timeouts.tls_handshake_seconds, number_in(0.1, 3600));
             t.get("response_headers_seconds", cfg.timeouts.response_headers_seconds, number_in(0.1, 3600));
             t.get("idle_body_seconds", cfg.timeouts.idle_body_seconds, number_in(0.1, 3600));
+            t.get("total_fetch_seconds", cfg.timeouts.total_fetch_seconds, number_in(1, 7 * 86400));
+            t.get("idle_connection_seconds", cfg.timeouts.idle_connection_seconds, number_in(0.1, 3600));
         }
         {
             auto r = top.section("resolve");
@@ -449,6 +460,10 @@ std::vector<std::string> keys_needing_restart(const config& a, const config& b) 
     check(a.metrics_listen != b.metrics_listen, "metrics.listen");
     check(a.resolve.hosts != b.resolve.hosts, "resolve.hosts");
     check(a.resolve.plc_export != b.resolve.plc_export, "resolve.plc_export");
+    check(a.limits.max_open_connections != b.limits.max_open_connections, "limits.max_open_connections");
+    check(a.timeouts.idle_connection_seconds != b.timeouts.idle_connection_seconds, "timeouts.idle_connection_seconds");
+    check(a.timeouts.total_fetch_seconds != b.timeouts.total_fetch_seconds, "timeouts.total_fetch_seconds");
+    check(a.allow_insecure_http != b.allow_insecure_http, "allow_insecure_http");
     return keys;
 }
 

@@ -52,6 +52,7 @@ struct rate_limit_params {
     /// 100 minutes of 500 per 300 s; the PLC's own 429s and headers still rule.
     bucket_params plc{.requests = 6000, .window_seconds = 300, .burst = 50};
     double default_pause_seconds = 60;  ///< pause after a 429 without rate-limit headers
+    double max_pause_seconds = 3600;    ///< no pause a server's headers ask for lasts longer
     std::uint32_t max_concurrent_fetches = 32;
     std::uint32_t max_concurrent_per_host = 4;
 };
@@ -68,6 +69,9 @@ struct limit_params {
     std::uint64_t spill_threshold_bytes = 64ull << 20;
     std::uint64_t max_did_document_bytes = 64ull << 10;
     std::uint32_t max_cbor_depth = 64;
+    /// Per HTTP client (PDS, PLC): idle keep-alive connections are closed to stay under it.
+    /// Unset (0): twice rate_limits.max_concurrent_fetches.
+    std::uint32_t max_open_connections = 0;
 };
 
 struct timeout_params {
@@ -75,6 +79,8 @@ struct timeout_params {
     double tls_handshake_seconds = 10;
     double response_headers_seconds = 30;
     double idle_body_seconds = 60;  ///< no body bytes for this long aborts the fetch
+    double total_fetch_seconds = 3600;     ///< one response, headers to last byte (a retryable failure past it)
+    double idle_connection_seconds = 30;   ///< an unused keep-alive connection is closed after this
 };
 
 struct resolve_params {
@@ -107,6 +113,7 @@ struct config {
     bool verify_signatures = true;
     bool incremental_sync = false;  ///< use getRepo?since={rev} when a previous rev is stored
     bool allow_private_addresses = false;
+    bool allow_insecure_http = false;  ///< accept http:// PDS endpoints and https -> http redirects
     std::filesystem::path tls_ca_file;  ///< added to the system trust store when set
     std::string metrics_listen = "127.0.0.1:9464";
     /// The daemon's SIGTERM drain: DIDs still in flight after this are abandoned

@@ -26,6 +26,9 @@ public:
     void set(double value) { set(std::initializer_list<std::string_view>{}, value); }
     double value(std::initializer_list<std::string_view> label_values = {}) const;
     double value(std::string_view label_value) const { return value({label_value}); }
+    /// Drops every series: for scrape hooks that republish the set that exists now
+    /// (hosts come and go; a series for a forgotten host must not linger).
+    void clear() noexcept { values_.clear(); }
 
 private:
     friend class registry;

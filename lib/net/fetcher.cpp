@@ -30,6 +30,7 @@ bool is_retryable(const std::error_code& ec) noexcept {
             case error::handshake_timeout:
             case error::headers_timeout:
             case error::idle_timeout:
+            case error::fetch_timeout:
             case error::truncated_body:
             case error::bad_gzip:
                 return true;
@@ -74,8 +75,26 @@ void fetcher::attach_metrics(metrics::registry& registry, std::string client) {
 asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_key, consumer_factory make_consumer) {
     fetch_result result;
     asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto rate_info = [](const response& resp) {
+        return rate::parse_rate_limit_headers([&](std::string_view name) { return resp.header(name); },
+                                              static_cast<std::int64_t>(std::time(nullptr)));
+    };
+    // Each hop (a relay's 302 to a PDS, say) is charged to, and learns the
+    // limits of, the host that answers it: the first hop under limit_key, the
+    // others under their own authority.
+    rate::host_limiter::permit permit;
+    std::string answering = limit_key;
+    hop_hooks hooks;
+    hooks.before = [&](unsigned hop, const std::string& hop_url) -> asio::awaitable<void> {
+        answering = limit_key;
+        if (hop > 0) answering = authority_of(hop_url);
+        permit = co_await limiter_.acquire(answering);
+    };
+    hooks.after = [&](unsigned, const std::string&, const response& resp) {
+        permit.release();
+        limiter_.observe(answering, resp.status, rate_info(resp));
+    };
     for (;;) {
-        auto permit = co_await limiter_.acquire(limit_key);
         result.resp = response{};
         body_sink consumer;
         if (make_consumer) consumer = make_consumer();
@@ -87,8 +106,11 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
                 if (!first_byte) first_byte = std::chrono::steady_clock::now();
                 return inner(bytes);
             };
-        result.ec = co_await client_.get(url, result.resp, std::move(consumer));
-        permit.release();
+        result.ec = co_await client_.get(url, result.resp, std::move(consumer), {}, hooks);
+        if (permit) {  // the hop failed before its response was complete
+            permit.release();
+            limiter_.observe(answering, result.resp.status, rate_info(result.resp));
+        }
         const auto& resp = result.resp;
         if (metrics_.latency) {
             auto end = first_byte.value_or(std::chrono::steady_clock::now());
@@ -96,22 +118,19 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
             auto code = result.ec || resp.status == 0 ? std::string("error") : std::to_string(resp.status);
             metrics_.responses->add({metrics_.client, code});
         }
-        limiter_.observe(limit_key, resp.status,
-                         rate::parse_rate_limit_headers([&](std::string_view name) { return resp.header(name); },
-                                                        static_cast<std::int64_t>(std::time(nullptr))));
         bool retry = false;
         if (result.ec) {
             result.detail = resp.detail.empty() ? result.ec.message() : resp.detail;
             retry = is_retryable(result.ec);
         } else if (resp.status == 429) {
             if (++result.rate_limited > params_.max_rate_limited) {
-                result.detail = "still rate limited (HTTP 429) after " + std::to_string(result.rate_limited - 1) + " pauses";
+                result.detail = "still rate limited (HTTP 429) by " + answering + " after " + std::to_string(result.rate_limited - 1) + " pauses";
                 if (metrics_.failures) metrics_.failures->add(metrics_.client);
                 co_return result;
             }
             continue;  // the limiter now holds the host until its reset; no attempt is used up
         } else if (resp.status >= 500) {
-            result.detail = "HTTP " + std::to_string(resp.status) + " from " + limit_key;
+            result.detail = "HTTP " + std::to_string(resp.status) + " from " + answering;
             retry = true;
         } else {
             result.detail.clear();

@@ -50,7 +50,9 @@ class fetcher {
 public:
     fetcher(http_client& client, rate::host_limiter& limiter, retry_params params, std::uint64_t seed = std::random_device{}());
 
-    /// GETs `url` politely. `limit_key` names the bucket (usually the URL's host).
+    /// GETs `url` politely. `limit_key` names the bucket of the first hop
+    /// (usually the URL's authority); a redirect's hop waits for, and is
+    /// paused by, the bucket of its own authority.
     boost::asio::awaitable<fetch_result> get(std::string url, std::string limit_key, consumer_factory make_consumer);
 
     void set_params(const retry_params& params) { params_ = params; }

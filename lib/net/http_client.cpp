@@ -44,6 +44,8 @@ public:
             case error::bad_gzip: return "corrupt gzip body";
             case error::truncated_body: return "the connection closed before the body was complete";
             case error::consumer_failed: return "the body consumer rejected the data";
+            case error::insecure_redirect: return "redirect from https to http refused";
+            case error::fetch_timeout: return "the response took longer than the total fetch deadline";
         }
         return "unknown net error";
     }
@@ -80,6 +82,13 @@ std::optional<target> parse_target(std::string_view url) {
 }
 
 struct connection {
+    explicit connection(std::size_t& open_count) : open(open_count) { ++open; }
+    ~connection() { --open; }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    std::size_t& open;  ///< the client's count of open connections
+    std::chrono::steady_clock::time_point idle_since;
     std::string key;
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
@@ -139,6 +148,18 @@ std::error_code timeout_as(boost::system::error_code ec, error e) {
     return ec == beast::error::timeout ? make_error_code(e) : std::error_code(ec);
 }
 
+using time_point = std::chrono::steady_clock::time_point;
+
+// A phase's own deadline, or the request's total one when that comes first.
+void arm(beast::tcp_stream& stream, std::chrono::milliseconds phase, time_point total) {
+    stream.expires_at(std::min(std::chrono::steady_clock::now() + phase, total));
+}
+
+std::error_code timeout_as(boost::system::error_code ec, error e, time_point total) {
+    if (ec == beast::error::timeout && std::chrono::steady_clock::now() >= total) return make_error_code(error::fetch_timeout);
+    return timeout_as(ec, e);
+}
+
 }  // namespace
 
 const std::error_category& error_category() noexcept {
@@ -152,32 +173,57 @@ std::string_view response::header(std::string_view name) const noexcept {
     return {};
 }
 
+namespace {
+
+bool is_private_v4(const asio::ip::address_v4::bytes_type& b) noexcept {
+    return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||  // this network, RFC 1918, loopback, CGNAT
+           (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+           (b[0] == 192 && b[1] == 0 && (b[2] == 0 || b[2] == 2)) ||          // IETF protocol assignments, TEST-NET-1
+           (b[0] == 192 && b[1] == 88 && b[2] == 99) ||                      // 6to4 relay anycast
+           (b[0] == 198 && (b[1] & 0xfe) == 18) ||                           // benchmarking 198.18.0.0/15
+           (b[0] == 198 && b[1] == 51 && b[2] == 100) || (b[0] == 203 && b[1] == 0 && b[2] == 113) ||  // TEST-NET-2, -3
+           b[0] >= 224;                                                      // multicast, 240/4 reserved, broadcast
+}
+
+asio::ip::address_v4::bytes_type v4_at(const asio::ip::address_v6::bytes_type& b, std::size_t offset) noexcept {
+    return {b[offset], b[offset + 1], b[offset + 2], b[offset + 3]};
+}
+
+}  // namespace
+
 bool is_private_address(std::string_view text) noexcept {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(std::string(text), ec);
     if (ec) return true;  // not an address: refuse rather than guess
-    if (address.is_v6()) {
-        auto v6 = address.to_v6();
-        if (v6.is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
-    }
-    if (address.is_v4()) {
-        auto b = address.to_v4().to_bytes();
-        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||
-               (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
-               (b[0] == 192 && b[1] == 0 && b[2] == 0) || (b[0] == 198 && (b[1] & 0xfe) == 18) || b[0] >= 224;
-    }
+    if (address.is_v4()) return is_private_v4(address.to_v4().to_bytes());
     auto v6 = address.to_v6();
     auto b = v6.to_bytes();
-    return v6.is_unspecified() || v6.is_loopback() || v6.is_multicast() || v6.is_link_local() ||
-           (b[0] & 0xfe) == 0xfc /* ULA fc00::/7 */ || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* site-local */ ||
-           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) /* documentation */ ||
-           (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) /* NAT64 */;
+    auto starts = [&](std::initializer_list<unsigned char> prefix) { return std::equal(prefix.begin(), prefix.end(), b.begin()); };
+    bool zero_to_10 = std::all_of(b.begin(), b.begin() + 10, [](unsigned char x) { return x == 0; });
+    if (zero_to_10 && b[10] == 0xff && b[11] == 0xff) return is_private_v4(v4_at(b, 12));  // IPv4-mapped
+    // IPv4-compatible ::a.b.c.d (deprecated, never a real host) also covers :: and ::1.
+    if (zero_to_10 && b[10] == 0 && b[11] == 0) return true;
+    // Addresses that carry an IPv4 address the network will reach for us:
+    // 6to4 2002:V4::/48 and the well-known NAT64 prefix 64:ff9b::/96.
+    if (starts({0x20, 0x02})) return is_private_v4(v4_at(b, 2));
+    if (starts({0x00, 0x64, 0xff, 0x9b})) {
+        bool well_known = std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char x) { return x == 0; });
+        // 64:ff9b:1::/48 is for local translators, whose embedding we cannot know; other 64:ff9b::/32 is unassigned.
+        return !well_known || is_private_v4(v4_at(b, 12));
+    }
+    return v6.is_multicast() || v6.is_link_local() || (b[0] & 0xfe) == 0xfc /* ULA fc00::/7 */ ||
+           (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) /* site-local */ ||
+           starts({0x20, 0x01, 0x0d, 0xb8}) /* documentation */ ||
+           (starts({0x01, 0x00, 0, 0, 0, 0, 0, 0})) /* discard-only 100::/64 */;
 }
 
 struct http_client::impl {
     asio::any_io_executor executor;
     client_params params;
     asio::ssl::context ssl{asio::ssl::context::tls_client};
+    std::size_t open_count = 0;  ///< before `idle`: connections decrement it as they close
+    std::size_t idle_count = 0;
+    /// Per host, oldest first; a host with none has no entry, so the map holds only what is open.
     std::map<std::string, std::deque<std::unique_ptr<connection>>> idle;
     client_stats stats;
 
@@ -193,10 +239,67 @@ struct http_client::impl {
         }
     }
 
+    std::unique_ptr<connection> take_idle(const std::string& key) {
+        expire_idle();
+        auto it = idle.find(key);
+        if (it == idle.end()) return nullptr;
+        auto conn = std::move(it->second.back());  // the most recently used: least likely closed by the server
+        it->second.pop_back();
+        --idle_count;
+        if (it->second.empty()) idle.erase(it);
+        return conn;
+    }
+
+    void put_idle(std::unique_ptr<connection> conn) {
+        auto& pool = idle[conn->key];
+        if (pool.size() >= params.max_idle_per_host) {
+            pool.pop_front();
+            --idle_count;
+        }
+        conn->idle_since = std::chrono::steady_clock::now();
+        pool.push_back(std::move(conn));
+        ++idle_count;
+    }
+
+    // Closes idle connections older than idle_connection_timeout, for every host.
+    // Done on every request rather than on a timer: a timer would keep the
+    // event loop of a one-shot run alive, and with no requests at all the
+    // connections left open are still under max_open_connections.
+    void expire_idle() {
+        auto oldest_allowed = std::chrono::steady_clock::now() - params.idle_connection_timeout;
+        for (auto it = idle.begin(); it != idle.end();) {
+            auto& pool = it->second;
+            while (!pool.empty() && pool.front()->idle_since <= oldest_allowed) {
+                pool.pop_front();
+                --idle_count;
+                ++stats.connections_expired;
+            }
+            it = pool.empty() ? idle.erase(it) : std::next(it);
+        }
+    }
+
+    // Before opening one more: close the oldest idle connections (any host) while at the cap.
+    void make_room() {
+        expire_idle();
+        while (open_count >= params.max_open_connections && idle_count > 0) {
+            auto oldest = idle.begin();
+            for (auto it = idle.begin(); it != idle.end(); ++it)
+                if (it->second.front()->idle_since < oldest->second.front()->idle_since) oldest = it;
+            oldest->second.pop_front();
+            --idle_count;
+            ++stats.connections_evicted;
+            if (oldest->second.empty()) idle.erase(oldest);
+        }
+    }
+
     asio::awaitable<std::error_code> connect(const target& t, std::unique_ptr<connection>& out, std::string& detail) {
         tcp::resolver resolver(executor);
         std::string host = t.host;
-        if (auto it = params.resolve_overrides.find(t.host); it != params.resolve_overrides.end()) host = it->second;
+        bool pinned = false;
+        if (auto it = params.resolve_overrides.find(t.host); it != params.resolve_overrides.end()) {
+            host = it->second;
+            pinned = true;
+        }
         auto [rec, results] = co_await resolver.async_resolve(host, t.port, asio::as_tuple(asio::use_awaitable));
         if (rec) {
             detail = "resolving " + t.host + ": " + rec.message();
@@ -204,7 +307,7 @@ struct http_client::impl {
         }
         // Every answer must be public: a host with one private answer could be
         // steered at an internal service.
-        if (!params.allow_private_addresses) {
+        if (!params.allow_private_addresses && !pinned) {
             for (const auto& entry : results) {
                 auto address = entry.endpoint().address().to_string();
                 if (is_private_address(address)) {
@@ -213,7 +316,8 @@ struct http_client::impl {
                 }
             }
         }
-        auto conn = std::make_unique<connection>();
+        make_room();
+        auto conn = std::make_unique<connection>(open_count);
         conn->key = t.key();
         conn->plain = std::make_unique<beast::tcp_stream>(executor);
         conn->plain->expires_after(params.connect_timeout);
@@ -246,7 +350,7 @@ struct http_client::impl {
     asio::awaitable<std::error_code> exchange(Stream& stream, connection& conn, const target& t, const std::string& url,
                                               response& out, const body_sink& sink,
                                               const std::vector<std::pair<std::string, std::string>>& extra,
-                                              bool& keep_alive, bool& nothing_received) {
+                                              bool& keep_alive, bool& nothing_received, time_point deadline) {
         http::request<http::empty_body> req{http::verb::get, t.path_and_query, 11};
         bool default_port = (t.tls && t.port == "443") || (!t.tls && t.port == "80");
         std::string host_header = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
@@ -256,11 +360,11 @@ struct http_client::impl {
         req.keep_alive(true);
         for (const auto& [k, v] : extra) req.set(k, v);
 
-        conn.lowest().expires_after(params.headers_timeout);
+        arm(conn.lowest(), params.headers_timeout, deadline);
         auto [wec, written] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
         if (wec) {
             out.detail = "sending the request to " + t.host + ": " + wec.message();
-            co_return timeout_as(wec, error::headers_timeout);
+            co_return timeout_as(wec, error::headers_timeout, deadline);
         }
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(boost::none);
@@ -269,7 +373,7 @@ struct http_client::impl {
         if (hec) {
             nothing_received = header_bytes == 0;
             out.detail = "reading the response headers from " + t.host + ": " + hec.message();
-            co_return timeout_as(hec, error::headers_timeout);
+            co_return timeout_as(hec, error::headers_timeout, deadline);
         }
         const auto& head = parser.get();
         out.status = head.result_int();
@@ -309,7 +413,7 @@ struct http_client::impl {
         while (!parser.is_done()) {
             parser.get().body().data = chunk.data();
             parser.get().body().size = chunk.size();
-            conn.lowest().expires_after(params.idle_body_timeout);
+            arm(conn.lowest(), params.idle_body_timeout, deadline);
             auto [rec, n] = co_await http::async_read_some(stream, conn.buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (rec == http::error::need_buffer) rec = {};
             if (rec) {
@@ -317,8 +421,12 @@ struct http_client::impl {
                     out.detail = "the connection to " + t.host + " closed after " + std::to_string(out.wire_bytes) + " body bytes";
                     co_return make_error_code(error::truncated_body);
                 }
-                out.detail = "reading the body from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes: " + rec.message();
-                co_return timeout_as(rec, error::idle_timeout);
+                auto ec = timeout_as(rec, error::idle_timeout, deadline);
+                out.detail = "reading the body from " + t.host + " after " + std::to_string(out.wire_bytes) + " bytes: " +
+                             (ec == error::fetch_timeout ? "still not complete after timeouts.total_fetch_seconds (" +
+                                                               std::to_string(params.total_timeout.count() / 1000) + " s)"
+                                                         : rec.message());
+                co_return ec;
             }
             std::size_t got = chunk.size() - parser.get().body().size;
             if (got == 0) continue;
@@ -361,27 +469,25 @@ struct http_client::impl {
     }
 
     asio::awaitable<std::error_code> get(std::string url, response& out, const body_sink& sink,
-                                         const std::vector<std::pair<std::string, std::string>>& extra) {
+                                         const std::vector<std::pair<std::string, std::string>>& extra, const hop_hooks& hooks) {
         out = response{};
+        const auto deadline = std::chrono::steady_clock::now() + params.total_timeout;
         for (unsigned hop = 0;; ++hop) {
             auto t = parse_target(url);
             if (!t) {
                 out.detail = "cannot fetch '" + url.substr(0, 200) + "': not an http(s) URL";
                 co_return make_error_code(url.starts_with("http") ? error::bad_url : error::unsupported_scheme);
             }
+            if (hooks.before) co_await hooks.before(hop, url);
             ++stats.requests;
             std::error_code ec;
             bool keep_alive = false;
             // A pooled connection may have been closed by the server while idle:
             // if it fails before any response byte, try once more on a new one.
             for (int attempt = 0; attempt < 2; ++attempt) {
-                std::unique_ptr<connection> conn;
-                auto& pool = idle[t->key()];
-                bool reused = false;
-                if (!pool.empty() && attempt == 0) {
-                    conn = std::move(pool.front());
-                    pool.pop_front();
-                    reused = true;
+                std::unique_ptr<connection> conn = attempt == 0 ? take_idle(t->key()) : nullptr;
+                bool reused = conn != nullptr;
+                if (reused) {
                     ++stats.connections_reused;
                 } else {
                     std::string detail;
@@ -393,16 +499,17 @@ struct http_client::impl {
                 out.reused_connection = reused;
                 bool nothing = false;
                 keep_alive = false;
-                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, sink, extra, keep_alive, nothing);
-                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, sink, extra, keep_alive, nothing);
+                if (conn->tls) ec = co_await exchange(*conn->tls, *conn, *t, url, out, sink, extra, keep_alive, nothing, deadline);
+                else ec = co_await exchange(*conn->plain, *conn, *t, url, out, sink, extra, keep_alive, nothing, deadline);
                 if (ec && reused && nothing && out.body_bytes == 0) continue;
                 if (!ec && keep_alive) {
                     conn->lowest().expires_never();
-                    if (pool.size() < params.max_idle_per_host) pool.push_back(std::move(conn));
+                    put_idle(std::move(conn));
                 }
                 break;
             }
             if (ec) co_return ec;
+            if (hooks.after) hooks.after(hop, url, out);
             auto location = out.header("Location");
             if (out.status >= 300 && out.status < 400 && !location.empty()) {
                 if (hop >= params.max_redirects) {
@@ -421,6 +528,11 @@ struct http_client::impl {
                     out.detail = "cannot resolve redirect location " + std::string(location).substr(0, 200);
                     co_return make_error_code(error::bad_url);
                 }
+                if (t->tls && next.scheme() != "https" && !params.allow_insecure_http) {
+                    out.detail = "redirect from " + t->host + " over https to " + std::string(next.buffer()).substr(0, 200) +
+                                 ", which is not https (allow_insecure_http is off)";
+                    co_return make_error_code(error::insecure_redirect);
+                }
                 url = std::string(next.buffer());
                 out.redirects = hop + 1;
                 auto redirects = out.redirects;
@@ -438,10 +550,15 @@ http_client::http_client(asio::any_io_executor executor, client_params params)
 http_client::~http_client() = default;
 
 asio::awaitable<std::error_code> http_client::get(std::string url, response& out, body_sink sink,
-                                                  std::vector<std::pair<std::string, std::string>> extra_headers) {
-    co_return co_await impl_->get(std::move(url), out, sink, extra_headers);
+                                                  std::vector<std::pair<std::string, std::string>> extra_headers, hop_hooks hooks) {
+    co_return co_await impl_->get(std::move(url), out, sink, extra_headers, hooks);
 }
 
-client_stats http_client::stats() const noexcept { return impl_->stats; }
+client_stats http_client::stats() const noexcept {
+    auto s = impl_->stats;
+    s.open_connections = impl_->open_count;
+    s.idle_connections = impl_->idle_count;
+    return s;
+}
 
 }  // namespace bsky::net

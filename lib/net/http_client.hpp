@@ -36,6 +36,8 @@ enum class error {
     bad_gzip,
     truncated_body,
     consumer_failed,
+    insecure_redirect,
+    fetch_timeout,
 };
 const std::error_category& error_category() noexcept;
 inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), error_category()}; }
@@ -48,11 +50,21 @@ struct client_params {
     std::uint64_t max_body_bytes = 0;                      ///< decoded and on the wire; 0: no cap
     unsigned max_redirects = 3;
     bool allow_private_addresses = false;
+    bool allow_insecure_http = false;  ///< follow a redirect from https to http
     std::size_t max_idle_per_host = 4;
+    /// Open connections (idle and in use) at most: idle ones close, oldest
+    /// first, to make room. Requests in flight are bounded by the rate
+    /// limiter's concurrency caps, which must not exceed this.
+    std::size_t max_open_connections = 64;
+    std::chrono::milliseconds idle_connection_timeout{30'000};  ///< an unused keep-alive connection closes after this
+    /// One get(), from the request to the last body byte, redirects included.
+    std::chrono::milliseconds total_timeout{3'600'000};
     std::string user_agent = "bsky-backfill";
     std::filesystem::path ca_file;  ///< trusted in addition to the system store
     /// host -> address to connect to instead of resolving it (like curl --resolve);
-    /// the host name is still used for SNI, certificate checks and Host.
+    /// the host name is still used for SNI, certificate checks and Host. The
+    /// operator chose these addresses, so the private-address guard, which is
+    /// there against what DNS and hostile documents point at, lets them through.
     std::map<std::string, std::string> resolve_overrides;
 };
 
@@ -88,10 +100,23 @@ struct body_sink {
     drain_handler drain;
 };
 
+/// Called around each hop of a get() (the first request and every redirect
+/// followed), so a caller can be polite to the host that actually answers.
+struct hop_hooks {
+    /// Awaited before the hop's request is sent (e.g. to wait for that host's rate-limit permit).
+    std::function<boost::asio::awaitable<void>(unsigned hop, const std::string& url)> before;
+    /// Called once the hop's response headers (and, for a final answer, its body) are in.
+    std::function<void(unsigned hop, const std::string& url, const response& resp)> after;
+};
+
 struct client_stats {
     std::uint64_t requests = 0;
     std::uint64_t connections_opened = 0;
     std::uint64_t connections_reused = 0;
+    std::uint64_t connections_expired = 0;  ///< idle past idle_connection_timeout
+    std::uint64_t connections_evicted = 0;  ///< idle, closed to stay under max_open_connections
+    std::size_t open_connections = 0;       ///< now, idle and in use
+    std::size_t idle_connections = 0;       ///< now
 };
 
 /// @par Thread Safety
@@ -106,7 +131,8 @@ public:
     /// bodies land in `out.error_body`. The returned error covers transport
     /// failures only: an HTTP status is not an error here.
     boost::asio::awaitable<std::error_code> get(std::string url, response& out, body_sink sink,
-                                                std::vector<std::pair<std::string, std::string>> extra_headers = {});
+                                                std::vector<std::pair<std::string, std::string>> extra_headers = {},
+                                                hop_hooks hooks = {});
 
     client_stats stats() const noexcept;
 
@@ -116,7 +142,9 @@ private:
 };
 
 /// True for loopback, RFC 1918, CGNAT, link-local, ULA, multicast, unspecified,
-/// broadcast and other non-public addresses (IPv4-mapped IPv6 included).
+/// broadcast, documentation, benchmarking and reserved addresses, and for IPv6
+/// addresses that embed a private IPv4 one (IPv4-mapped, 6to4, NAT64; every
+/// IPv4-compatible ::a.b.c.d and the local-use NAT64 64:ff9b:1::/48).
 bool is_private_address(std::string_view address) noexcept;
 
 }  // namespace bsky::net

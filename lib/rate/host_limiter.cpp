@@ -30,6 +30,10 @@ struct host_limiter::impl {
     limiter_params params;
     std::map<std::string, std::unique_ptr<host_state>> hosts;
     std::set<net::steady_timer*> waiters;
+    clock::time_point last_forget{};
+    /// 429s per host, kept when the host is forgotten: a counter must not go back.
+    /// Only hosts that ever answered 429 are here.
+    std::map<std::string, std::uint64_t> rate_limited_totals;
 };
 
 host_limiter::host_limiter(net::any_io_executor executor, limiter_params params)
@@ -65,7 +69,18 @@ void host_limiter::notify_all() {
     for (auto* t : impl_->waiters) t->cancel();
 }
 
+std::size_t host_limiter::forget_idle_hosts() {
+    auto now = clock::now();
+    impl_->last_forget = now;
+    return std::erase_if(impl_->hosts, [&](const auto& entry) {
+        auto& h = *entry.second;
+        // No permit points at it (in_flight 0), and waiters look their host up afresh after every wait.
+        return h.in_flight == 0 && h.paused_until <= now && h.bucket.tokens(now) >= h.bucket.capacity();
+    });
+}
+
 net::awaitable<host_limiter::permit> host_limiter::acquire(std::string host) {
+    if (clock::now() - impl_->last_forget >= std::chrono::seconds(1)) forget_idle_hosts();
     net::steady_timer timer(impl_->executor);
     for (;;) {
         auto& h = state_for(host);
@@ -100,22 +115,32 @@ net::awaitable<host_limiter::permit> host_limiter::acquire(std::string host) {
     }
 }
 
+namespace {
+// Seconds from a server, clamped to [0, cap] before they become a duration.
+clock::duration bounded(double seconds, std::chrono::milliseconds cap) {
+    double capped = std::clamp(seconds, 0.0, std::chrono::duration<double>(cap).count());
+    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(capped));
+}
+}  // namespace
+
 void host_limiter::observe(const std::string& host, unsigned status, const rate_limit_info& info) {
     auto& h = state_for(host);
     auto now = clock::now();
-    auto wall_now = std::chrono::system_clock::now();
+    const auto cap = impl_->params.max_pause;
     auto until_reset = [&]() -> std::optional<clock::duration> {
         if (!info.reset_unix) return std::nullopt;
-        auto reset = std::chrono::system_clock::time_point(std::chrono::seconds(*info.reset_unix));
-        if (reset <= wall_now) return clock::duration::zero();
-        return std::chrono::duration_cast<clock::duration>(reset - wall_now);
+        // In seconds, not system_clock ticks: a reset far away must not overflow.
+        auto wall_now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        return bounded(static_cast<double>(*info.reset_unix) - wall_now, cap);
     };
     if (info.policy_requests && info.policy_window) {
         double rate = *info.policy_requests / *info.policy_window;
-        // Never faster than configured; follow the server when it is stricter.
+        // Never faster than configured; follow the server when it is stricter,
+        // but at least one request per max_pause and a bucket that holds one.
         double configured = impl_->params.requests_per_window / impl_->params.window_seconds;
         if (rate < configured) {
-            h.bucket.reconfigure(rate, std::min(impl_->params.burst, *info.policy_requests), now);
+            rate = std::max(rate, 1.0 / std::chrono::duration<double>(cap).count());
+            h.bucket.reconfigure(rate, std::max(1.0, std::min(impl_->params.burst, *info.policy_requests)), now);
             h.server_policy = true;
         }
     }
@@ -123,12 +148,13 @@ void host_limiter::observe(const std::string& host, unsigned status, const rate_
     std::optional<clock::duration> pause;
     if (status == 429) {
         ++h.rate_limited;
+        ++impl_->rate_limited_totals[host];
         if (auto r = until_reset(); r && *r > clock::duration::zero()) pause = *r;
-        else if (info.retry_after) pause = *info.retry_after;
-        // A reset that has just passed: servers round it down to the second,
-        // so the window turns within a second, not after the default pause.
+        // A reset or Retry-After that has just passed: servers round down to
+        // the second, so the window turns within a second, not after the default pause.
+        else if (info.retry_after) pause = bounded(std::max(1.0, static_cast<double>(info.retry_after->count())), cap);
         else if (info.reset_unix) pause = std::chrono::seconds(1);
-        else pause = impl_->params.default_pause;
+        else pause = std::min<clock::duration>(impl_->params.default_pause, cap);
     } else if (info.remaining && *info.remaining < 1.0) {
         if (auto r = until_reset()) pause = *r;
     }
@@ -156,7 +182,8 @@ std::map<std::string, host_limiter::host_snapshot> host_limiter::snapshot() {
     auto now = clock::now();
     for (auto& [name, h] : impl_->hosts) {
         double paused = h->paused_until > now ? std::chrono::duration<double>(h->paused_until - now).count() : 0.0;
-        out[name] = {h->bucket.tokens(now), h->in_flight, h->requests, h->rate_limited, paused};
+        double until_token = std::chrono::duration<double>(h->bucket.time_until_available(now)).count();
+        out[name] = {h->bucket.tokens(now), h->in_flight, h->requests, h->rate_limited, paused, until_token};
     }
     return out;
 }
@@ -167,12 +194,14 @@ void host_limiter::attach_metrics(metrics::registry& registry) {
     auto& in_flight = registry.gauge("bsky_fetches_in_flight", "Requests being sent or read, by host", "host");
     auto& rate_limited = registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
     registry.on_scrape([this, &tokens, &paused, &in_flight, &rate_limited] {
+        // Republish only the hosts held now: forgotten hosts' series go with them.
+        for (auto* family : {&tokens, &paused, &in_flight}) family->clear();
         for (const auto& [host, s] : snapshot()) {
             tokens.set(host, s.tokens);
             paused.set(host, s.paused_for_seconds);
             in_flight.set(host, s.in_flight);
-            rate_limited.set(host, static_cast<double>(s.rate_limited));
         }
+        for (const auto& [host, n] : impl_->rate_limited_totals) rate_limited.set(host, static_cast<double>(n));
     });
 }
 

@@ -24,6 +24,8 @@ struct limiter_params {
     std::uint32_t max_concurrent_per_host = 4;
     std::uint32_t max_concurrent_total = 32;
     std::chrono::milliseconds default_pause{60'000};  ///< after a 429 with no usable headers
+    /// No pause learnt from a server, and no wait for a server-policy token, is longer.
+    std::chrono::milliseconds max_pause{3'600'000};
 };
 
 /// @par Thread Safety
@@ -59,6 +61,8 @@ public:
     /// Learns from a response: a 429 pauses the host until RateLimit-Reset or
     /// Retry-After (or for the default pause); RateLimit-Remaining 0 pauses it
     /// until the reset; RateLimit-Policy lowers the bucket to the server's rate.
+    /// Whatever the values, a pause lasts at most max_pause and a policy's bucket
+    /// gives a token at least once per max_pause.
     void observe(const std::string& host, unsigned status, const rate_limit_info& info);
 
     /// When `host` may be sent its next request as far as its pause and its
@@ -75,8 +79,14 @@ public:
         std::uint64_t requests;
         std::uint64_t rate_limited;     ///< 429s seen
         double paused_for_seconds;      ///< 0 when not paused
+        double seconds_until_token;     ///< 0 when the bucket has a token now
     };
     std::map<std::string, host_snapshot> snapshot();
+
+    /// Forgets hosts that carry no information: nothing in flight, no pause in
+    /// force, a full bucket. Done by acquire() about once a second, so a list
+    /// over thousands of hosts keeps only the busy ones. Returns how many went.
+    std::size_t forget_idle_hosts();
     std::uint32_t in_flight_total() const noexcept { return in_flight_total_; }
 
     /// Publishes tokens, pauses, in-flight requests and 429s per host at every scrape.

@@ -1,5 +1,6 @@
 #include "rate/rate_headers.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -22,6 +23,12 @@ std::optional<double> parse_number(std::string_view text) noexcept {
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc{} || ptr != text.data() + text.size() || !std::isfinite(v) || v < 0) return std::nullopt;
     return v;
+}
+
+std::optional<std::int64_t> parse_reset(std::string_view text) noexcept {
+    auto v = parse_number(text);
+    if (!v) return std::nullopt;
+    return static_cast<std::int64_t>(std::min(*v, max_reset_unix));
 }
 
 bool parse_policy(std::string_view text, double& requests, double& window) noexcept {
@@ -51,7 +58,7 @@ bool parse_policy(std::string_view text, double& requests, double& window) noexc
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view text, std::int64_t now_unix) noexcept {
     text = trim(text);
     if (text.empty()) return std::nullopt;
-    if (auto n = parse_number(text)) return std::chrono::seconds(static_cast<std::int64_t>(std::ceil(*n)));
+    if (auto n = parse_number(text)) return std::chrono::seconds(static_cast<std::int64_t>(std::ceil(std::min(*n, max_header_seconds))));
     // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
     static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     if (text.size() != 29 || text.substr(25) != " GMT") return std::nullopt;
@@ -68,8 +75,9 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view text, std
     year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month + 1)}, std::chrono::day{static_cast<unsigned>(day)}};
     if (!ymd.ok()) return std::nullopt;
     auto when = sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second};
-    auto delay = when.time_since_epoch().count() - now_unix;
-    return std::chrono::seconds(std::max<std::int64_t>(0, delay));
+    // A 4-digit year keeps `when` small; the clamp keeps the delay like a delta's.
+    auto delay = std::clamp<std::int64_t>(when.time_since_epoch().count() - now_unix, 0, static_cast<std::int64_t>(max_header_seconds));
+    return std::chrono::seconds(delay);
 }
 
 }  // namespace bsky::rate

@@ -12,6 +12,17 @@ namespace json = boost::json;
 namespace {
 
 // "#frag" or "did…#frag" naming this DID.
+// atproto documents list a handful; thousands are an attack on our time.
+constexpr std::size_t max_list_entries = 32;
+
+bool too_long(const json::object& obj, const char* field, std::string& why) {
+    auto* list = obj.if_contains(field);
+    if (!list || !list->is_array() || list->get_array().size() <= max_list_entries) return false;
+    why = "the DID document's '" + std::string(field) + "' lists " + std::to_string(list->get_array().size()) + " entries; at most " +
+          std::to_string(max_list_entries) + " are accepted";
+    return true;
+}
+
 bool names_fragment(std::string_view id, std::string_view did, std::string_view fragment) {
     if (id == fragment) return true;
     return id.size() == did.size() + fragment.size() && id.starts_with(did) && id.ends_with(fragment);
@@ -36,6 +47,8 @@ std::optional<did_document> parse_did_document(std::string_view text, std::strin
         why = "the DID document's 'id' is missing or not a DID";
         return std::nullopt;
     }
+    for (auto field : {"alsoKnownAs", "service", "verificationMethod"})
+        if (too_long(obj, field, why)) return std::nullopt;
     did_document out;
     out.did = std::string(id->get_string());
     if (!expected_did.empty() && out.did != expected_did) {

@@ -25,6 +25,7 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
             hit.from_cache = true;
             co_return hit;
         }
+        order_.erase(it->second.position);
         cache_.erase(it);
     }
     std::optional<resolution> known;
@@ -32,12 +33,25 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
     resolution out;
     if (known) out = std::move(*known);
     else out = co_await fetch_document(did);
+    const auto& pds = out.document ? out.document->pds_endpoint : std::nullopt;
+    if (out.status == resolve_status::ok && pds && pds->starts_with("http://") && !params_.allow_insecure_http) {
+        out.status = resolve_status::failed;
+        out.detail = did + ": the PDS endpoint " + pds->substr(0, 200) +
+                     " is plain http; repos are fetched over https only (set allow_insecure_http: true for a lab network)";
+        out.document.reset();
+    }
     if (out.status != resolve_status::failed) {
+        // A concurrent resolve of the same DID may have cached it meanwhile: replace it.
+        if (auto it = cache_.find(did); it != cache_.end()) {
+            order_.erase(it->second.position);
+            cache_.erase(it);
+        }
         while (cache_.size() >= params_.cache_max_entries && !order_.empty()) {
             cache_.erase(order_.front());
             order_.pop_front();
         }
-        if (cache_.emplace(did, entry{out, now + params_.cache_ttl}).second) order_.push_back(did);
+        auto position = order_.insert(order_.end(), did);
+        cache_.emplace(did, entry{out, now + params_.cache_ttl, position});
     }
     co_return out;
 }

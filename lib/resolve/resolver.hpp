@@ -4,7 +4,7 @@
 // and cached with a TTL and a bound on entries.
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +21,9 @@ struct resolver_params {
     std::chrono::milliseconds cache_ttl{3'600'000};
     std::size_t cache_max_entries = 100'000;
     std::uint64_t max_document_bytes = 64 * 1024;
+    /// Accept a document whose PDS endpoint is plain http:// (a lab or test
+    /// network); otherwise such a DID fails, so repos only travel over TLS.
+    bool allow_insecure_http = false;
 };
 
 enum class resolve_status {
@@ -53,6 +56,8 @@ public:
 
     /// did:plc DIDs are asked of `index` first (null: none); a DID it does not name is fetched.
     void use_plc_export(plc_export_index* index) noexcept { plc_export_ = index; }
+    /// Documents (and not-found answers) held; never more than cache_max_entries.
+    std::size_t cached_entries() const noexcept { return order_.size(); }
 
 private:
     boost::asio::awaitable<resolution> fetch_document(const std::string& did);
@@ -60,11 +65,12 @@ private:
     struct entry {
         resolution value;
         std::chrono::steady_clock::time_point expires;
+        std::list<std::string>::iterator position;  ///< in order_
     };
     net::fetcher& fetcher_;
     resolver_params params_;
     std::map<std::string, entry> cache_;
-    std::deque<std::string> order_;  ///< insertion order, for eviction
+    std::list<std::string> order_;  ///< one element per cache_ entry, oldest first, for eviction
     plc_export_index* plc_export_ = nullptr;
 };
 

@@ -330,6 +330,8 @@ TEST_F(Backfill, NewParametersApplyToTheNextDidWithoutARestart) {
         p.set_params(backfill::pipeline_settings(reloaded));
         limiter.set_params(backfill::pds_limiter_settings(reloaded));
         auto second = co_await p.backfill("did:plc:kzcqyc3unb33eh5sxzsfs25z");
+        // The limiter the pipeline fetches through now pauses a header-less 429 for 5 s, not 60.
+        limiter.observe("probe.example:443", 429, {});
         std::pair<backfill::did_outcome, backfill::did_outcome> both{first, second};
         co_return both;
     };
@@ -337,6 +339,9 @@ TEST_F(Backfill, NewParametersApplyToTheNextDidWithoutARestart) {
     EXPECT_EQ(first.counts.at("follow"), 2u);
     EXPECT_EQ(second.counts.count("follow"), 0u) << "greenground's two follows are skipped under the new types";
     EXPECT_EQ(second.skipped, 2u);
+    auto probe = limiter.snapshot()["probe.example:443"];
+    EXPECT_GT(probe.paused_for_seconds, 4.0) << "the reloaded default_pause_seconds";
+    EXPECT_LE(probe.paused_for_seconds, 5.0) << "the reloaded default_pause_seconds, not the old 60";
 }
 
 TEST_F(Backfill, EmptyRepoCommitsIntoEitherSink) {

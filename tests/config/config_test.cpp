@@ -57,6 +57,11 @@ TEST(Config, ExampleFileMatchesTheDefaults) {
     EXPECT_EQ(example.rate_limits.plc.requests, empty.rate_limits.plc.requests);
     EXPECT_EQ(example.rate_limits.plc.burst, empty.rate_limits.plc.burst);
     EXPECT_EQ(example.rate_limits.default_pause_seconds, empty.rate_limits.default_pause_seconds);
+    EXPECT_EQ(example.rate_limits.max_pause_seconds, empty.rate_limits.max_pause_seconds);
+    EXPECT_EQ(example.limits.max_open_connections, empty.limits.max_open_connections);
+    EXPECT_EQ(example.timeouts.total_fetch_seconds, empty.timeouts.total_fetch_seconds);
+    EXPECT_EQ(example.timeouts.idle_connection_seconds, empty.timeouts.idle_connection_seconds);
+    EXPECT_EQ(example.allow_insecure_http, empty.allow_insecure_http);
     EXPECT_EQ(example.rate_limits.max_concurrent_fetches, empty.rate_limits.max_concurrent_fetches);
     EXPECT_EQ(example.rate_limits.max_concurrent_per_host, empty.rate_limits.max_concurrent_per_host);
     EXPECT_EQ(example.retries.max_attempts, empty.retries.max_attempts);
@@ -90,6 +95,11 @@ TEST(Config, DefaultsFollowTheSpec) {
     EXPECT_EQ(cfg.rate_limits.pds.requests, 2700);
     EXPECT_EQ(cfg.rate_limits.pds.window_seconds, 300);
     EXPECT_EQ(cfg.rate_limits.default_pause_seconds, 60);
+    EXPECT_EQ(cfg.rate_limits.max_pause_seconds, 3600);
+    EXPECT_EQ(cfg.limits.max_open_connections, 64u);
+    EXPECT_EQ(cfg.timeouts.total_fetch_seconds, 3600);
+    EXPECT_EQ(cfg.timeouts.idle_connection_seconds, 30);
+    EXPECT_FALSE(cfg.allow_insecure_http);
     EXPECT_EQ(cfg.record_types, (std::vector<std::string>{"block", "follow", "like", "post", "reply", "repost"}));
     EXPECT_TRUE(cfg.verify_signatures);
     EXPECT_FALSE(cfg.allow_private_addresses);
@@ -156,6 +166,14 @@ TEST(Config, BadValuesNameTheKey) {
               "test.yaml:2: resolve.hosts: 'pds.other.example' (for pds.lab.example) is not an IPv4 or IPv6 address");
     EXPECT_EQ(error_of("rate_limits: {max_concurrent_fetches: 2, max_concurrent_per_host: 3}\n"),
               "test.yaml: rate_limits.max_concurrent_per_host: must not exceed rate_limits.max_concurrent_fetches");
+    EXPECT_EQ(error_of("rate_limits: {max_pause_seconds: 1e9}\n"), "test.yaml:1: rate_limits.max_pause_seconds: expected a number from 1 to 604800, got '1e9'");
+    EXPECT_EQ(load_string("rate_limits: {max_concurrent_fetches: 100}\n").limits.max_open_connections, 200u) << "sized to the cap when absent";
+    EXPECT_EQ(error_of("limits: {max_open_connections: 8}\n"),
+              "test.yaml: limits.max_open_connections: must be at least rate_limits.max_concurrent_fetches");
+    EXPECT_EQ(error_of("timeouts: {idle_connection_seconds: 7200}\n"), "test.yaml:1: timeouts.idle_connection_seconds: expected a number from 0.1 to 3600, got '7200'");
+    EXPECT_EQ(error_of("timeouts: {total_fetch_seconds: 10}\n"),
+              "test.yaml: timeouts.total_fetch_seconds: must be at least timeouts.idle_body_seconds");
+    EXPECT_EQ(error_of("allow_insecure_http: sometimes\n"), "test.yaml:1: allow_insecure_http: expected true or false, got 'sometimes'");
 }
 
 TEST(Config, RecordTypesCannotNameAPath) {

@@ -9,6 +9,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace {
 
 using namespace bsky;
@@ -63,6 +65,60 @@ TEST(RateHeaders, Parsing) {
     EXPECT_FALSE(info.retry_after);
 }
 
+rate::rate_limit_info headers_of(const std::map<std::string, std::string>& h, std::int64_t now_unix) {
+    return rate::parse_rate_limit_headers(
+        [&](std::string_view name) -> std::string_view {
+            auto it = h.find(std::string(name));
+            return it == h.end() ? std::string_view{} : std::string_view(it->second);
+        },
+        now_unix);
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A hostile or broken server picks the header values: whatever they are, a
+// 429 pauses the host for at most max_pause, and never for nothing.
+TEST(HostLimiter, HostileRateLimitHeadersGiveABoundedPause) {
+    const std::vector<std::map<std::string, std::string>> hostile = {
+        {{"RateLimit-Reset", "1e300"}},
+        {{"RateLimit-Reset", "9223372036854775807"}},
+        {{"RateLimit-Reset", "99999999999999999999999999"}},
+        {{"RateLimit-Reset", "-5"}},
+        {{"RateLimit-Reset", "nan"}},
+        {{"RateLimit-Reset", "inf"}},
+        {{"RateLimit-Reset", "soon"}},
+        {{"Retry-After", "1e300"}},
+        {{"Retry-After", "9223372036854775807"}},
+        {{"Retry-After", "18446744073709551616"}},
+        {{"Retry-After", "-1"}},
+        {{"Retry-After", "NaN"}},
+        {{"Retry-After", "infinity"}},
+        {{"Retry-After", "tomorrow"}},
+        {{"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}},
+        {{"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "1e300"}},
+        {{"RateLimit-Policy", "1;w=1e300"}, {"Retry-After", "1"}},
+        {{"RateLimit-Policy", "0.001;w=1"}, {"Retry-After", "1"}},
+        {{"RateLimit-Policy", "1e300;w=1e-300"}, {"Retry-After", "1"}},
+    };
+    const auto max_pause = 5s;
+    rate::host_limiter limiter(asio::system_executor(), {.default_pause = 2s, .max_pause = max_pause});
+    for (std::size_t i = 0; i < hostile.size(); ++i) {
+        auto host = "h" + std::to_string(i);
+        limiter.observe(host, 429, headers_of(hostile[i], unix_now()));
+        auto s = limiter.snapshot()[host];
+        EXPECT_GT(s.paused_for_seconds, 0.0) << "case " << i << ": a 429 must pause";
+        EXPECT_LE(s.paused_for_seconds, 5.0) << "case " << i;
+        // The bucket a server's policy set must still give a token within max_pause.
+        EXPECT_LE(s.seconds_until_token, 5.0) << "case " << i;
+    }
+    // Also after a 200 that says the window is spent until a reset far away.
+    limiter.observe("spent", 200, headers_of({{"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "1e300"}}, unix_now()));
+    EXPECT_LE(limiter.snapshot()["spent"].paused_for_seconds, 5.0);
+    EXPECT_GT(limiter.snapshot()["spent"].paused_for_seconds, 4.0);
+}
+
 asio::awaitable<void> hold(rate::host_limiter& limiter, std::string host, std::chrono::milliseconds d, int& concurrent, int& peak) {
     auto permit = co_await limiter.acquire(host);
     ++concurrent;
@@ -105,13 +161,56 @@ TEST(HostLimiter, A429WithoutHeadersPausesForTheDefault) {
     rate::host_limiter limiter(io.get_executor(), {.default_pause = 300ms});
     limiter.observe("a", 429, {});
     auto start = std::chrono::steady_clock::now();
-    int c = 0, peak = 0;
-    asio::co_spawn(io, hold(limiter, "a", 0ms, c, peak), asio::detached);
-    asio::co_spawn(io, hold(limiter, "other", 0ms, c, peak), asio::detached);
+    std::vector<std::string> order;
+    auto take = [&](std::string host) -> asio::awaitable<void> {
+        auto permit = co_await limiter.acquire(host);
+        order.push_back(host);
+    };
+    asio::co_spawn(io, take("a"), asio::detached);
+    asio::co_spawn(io, take("other"), asio::detached);
     io.run();
     EXPECT_GE(std::chrono::steady_clock::now() - start, 295ms);
+    // "a" was asked first, yet the other host went ahead without waiting for a's pause.
+    EXPECT_EQ(order, (std::vector<std::string>{"other", "a"}));
     auto snap = limiter.snapshot();
     EXPECT_EQ(snap["a"].rate_limited, 1u);
+    EXPECT_EQ(snap["other"].rate_limited, 0u);
+    EXPECT_EQ(snap["other"].paused_for_seconds, 0.0);
+    EXPECT_EQ(snap["other"].requests, 1u);
+}
+
+TEST(HostLimiter, IdleHostsAndTheirMetricSeriesAreForgotten) {
+    asio::io_context io;
+    // 1000 tokens/s, burst 1: a used bucket is full again within a millisecond.
+    rate::host_limiter limiter(io.get_executor(), {.requests_per_window = 1000, .window_seconds = 1, .burst = 1,
+                                                   .max_concurrent_per_host = 1, .max_concurrent_total = 10000, .default_pause = 60s});
+    metrics::registry registry;
+    limiter.attach_metrics(registry);
+    rate::host_limiter::permit busy;
+    auto visit = [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2000; ++i) co_await limiter.acquire("host" + std::to_string(i) + ":443");
+        busy = co_await limiter.acquire("busy:443");
+    };
+    test::run(io, visit());
+    limiter.observe("paused:443", 429, {});
+    EXPECT_NE(registry.render().find("host=\"host1999:443\""), std::string::npos);
+    std::this_thread::sleep_for(10ms);  // at least long enough for the buckets to refill
+    EXPECT_GE(limiter.forget_idle_hosts(), 2000u);
+    auto snap = limiter.snapshot();
+    EXPECT_EQ(snap.size(), 2u) << "only the host in flight and the paused one carry information";
+    EXPECT_TRUE(snap.contains("busy:443"));
+    EXPECT_TRUE(snap.contains("paused:443"));
+    auto text = registry.render();
+    EXPECT_EQ(text.find("host1999"), std::string::npos) << "a forgotten host's series must go too";
+    EXPECT_NE(text.find("bsky_rate_limited_total{host=\"paused:443\"} 1"), std::string::npos) << text;
+    // A counter outlives its host's state: a forgotten host's 429s are still counted.
+    std::this_thread::sleep_for(10ms);
+    limiter.observe("briefly:443", 429, rate::rate_limit_info{.retry_after = 0s});  // paused for 1 s
+    std::this_thread::sleep_for(1100ms);
+    limiter.forget_idle_hosts();
+    EXPECT_FALSE(limiter.snapshot().contains("briefly:443"));
+    EXPECT_NE(registry.render().find("bsky_rate_limited_total{host=\"briefly:443\"} 1"), std::string::npos);
+    busy.release();
 }
 
 TEST(HostLimiter, A429WhoseResetHasJustPassedPausesOneSecond) {

@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace {
 
 using namespace bsky;
@@ -33,6 +35,17 @@ protected:
 
     void respond(const test::request_info& req, test::exchange& ex) {
         auto did = req.target.substr(1);
+        if (did == huge_did) {
+            // 100 MB of one JSON string, written from one 1 MiB piece so the server stays small.
+            ex.write_raw("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(100 << 20) + "\r\n\r\n");
+            std::string piece(1 << 20, 'x');
+            for (int i = 0; i < 100; ++i) ex.write_raw(piece);
+            return;
+        }
+        if (did == bomb_did) {
+            ex.respond({.body = bomb_, .headers = {{"Content-Encoding", "gzip"}}});
+            return;
+        }
         if (auto it = documents_.find(did); it != documents_.end()) ex.respond({.body = it->second});
         else if (did == "did:plc:tombstonedtombstonedtomb") ex.respond({.status = 410, .body = "{\"message\":\"DID not available\"}"});
         else ex.respond({.status = 404, .body = "{\"message\":\"DID not registered\"}"});
@@ -40,6 +53,9 @@ protected:
 
     resolve::resolution resolve(const std::string& did) { return test::run(io_, resolver_.resolve(did)); }
 
+    static constexpr const char* huge_did = "did:plc:hugehugehugehugehugehuge";
+    static constexpr const char* bomb_did = "did:plc:bombbombbombbombbombbomb";
+    std::string bomb_;
     std::map<std::string, std::string> documents_{{plc_did, plc_doc}};
     asio::io_context io_;
     test::test_server plc_;
@@ -107,6 +123,77 @@ TEST_F(Resolver, CacheIsBounded) {
     EXPECT_FALSE(resolve("did:plc:iiiiiiiiiiiiiiiiiiiiiiii").detail.size());
     EXPECT_TRUE(resolve("did:plc:iiiiiiiiiiiiiiiiiiiiiiii").from_cache);
     EXPECT_FALSE(resolve(plc_did).from_cache);
+}
+
+// Peak resident memory since the last reset, from /proc (Linux >= 4.0).
+std::uint64_t reset_peak_rss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+    return 0;
+}
+std::uint64_t peak_rss_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6)) * 1024;
+    return 0;
+}
+std::uint64_t rss_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
+    return 0;
+}
+
+TEST_F(Resolver, HugeDocumentsAndServiceListsAreRefusedInBoundedMemory) {
+    bomb_ = test::gzip_bytes("{\"id\":\"did:plc:bombbombbombbombbombbomb\",\"pad\":\"" + std::string(64 << 20, ' ') + "\"}");
+    std::string services;
+    for (int i = 0; i < 10'000; ++i)
+        services += std::string(i ? "," : "") + R"({"id":"#s)" + std::to_string(i) + R"(","type":"X","serviceEndpoint":"https://s.example"})";
+    documents_["did:plc:manymanymanymanymanymany"] = R"({"id":"did:plc:manymanymanymanymanymany","service":[)" + services + "]}";
+    ASSERT_GT(bomb_.size(), 1000u);
+    ASSERT_LT(bomb_.size(), 200'000u) << "a bomb: tiny on the wire";
+
+    reset_peak_rss();
+    auto base = rss_bytes();
+    auto huge = resolve(huge_did);
+    EXPECT_EQ(huge.status, resolve::resolve_status::failed);
+    EXPECT_NE(huge.detail.find("larger than 65536 bytes"), std::string::npos) << huge.detail;
+    auto bomb = resolve(bomb_did);
+    EXPECT_EQ(bomb.status, resolve::resolve_status::failed);
+    EXPECT_NE(bomb.detail.find("larger than 65536 bytes"), std::string::npos) << bomb.detail;
+    auto many = resolve("did:plc:manymanymanymanymanymany");
+    EXPECT_EQ(many.status, resolve::resolve_status::failed);
+    EXPECT_NE(many.detail.find("larger than 65536 bytes"), std::string::npos) << many.detail;
+    // The 1 MiB server piece and the test's own strings are outside this figure's
+    // growth; the client itself holds 64 KiB buffers.
+    EXPECT_LT(peak_rss_bytes() - std::min(base, peak_rss_bytes()), 16u << 20) << "peak RSS grew by more than 16 MiB";
+
+    // With the size cap raised, the service list itself is refused.
+    resolve::resolver lenient(fetcher_, {.plc_url = plc_.origin(), .max_document_bytes = 8 << 20});
+    auto listed = test::run(io_, lenient.resolve("did:plc:manymanymanymanymanymany"));
+    EXPECT_EQ(listed.status, resolve::resolve_status::failed);
+    EXPECT_NE(listed.detail.find("'service' lists 10000 entries; at most 32 are accepted"), std::string::npos) << listed.detail;
+}
+
+TEST_F(Resolver, PlainHttpPdsEndpointIsRefusedUnlessAllowed) {
+    documents_["did:plc:jjjjjjjjjjjjjjjjjjjjjjjj"] = R"({"id":"did:plc:jjjjjjjjjjjjjjjjjjjjjjjj","service":[
+        {"id":"#atproto_pds","type":"AtprotoPersonalDataServer","serviceEndpoint":"http://pds.example"}]})";
+    auto refused = resolve("did:plc:jjjjjjjjjjjjjjjjjjjjjjjj");
+    EXPECT_EQ(refused.status, resolve::resolve_status::failed);
+    EXPECT_NE(refused.detail.find("http://pds.example is plain http"), std::string::npos) << refused.detail;
+    EXPECT_NE(refused.detail.find("allow_insecure_http"), std::string::npos) << refused.detail;
+    resolve::resolver lenient(fetcher_, {.plc_url = plc_.origin(), .allow_insecure_http = true});
+    auto allowed = test::run(io_, lenient.resolve("did:plc:jjjjjjjjjjjjjjjjjjjjjjjj"));
+    ASSERT_EQ(allowed.status, resolve::resolve_status::ok) << allowed.detail;
+    EXPECT_EQ(allowed.document->pds_endpoint, "http://pds.example");
+}
+
+TEST_F(Resolver, RefreshingOneDidKeepsOneCacheEntry) {
+    resolve::resolver always_stale(fetcher_, {.plc_url = plc_.origin(), .cache_ttl = 0ms, .cache_max_entries = 2});
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(test::run(io_, always_stale.resolve(plc_did)).status, resolve::resolve_status::ok);
+    EXPECT_EQ(always_stale.cached_entries(), 1u);
+    EXPECT_EQ(plc_.requests().size(), 20u) << "every resolve was a refresh";
 }
 
 TEST(DidWeb, DocumentUrl) {
