@@ -39,7 +39,8 @@ struct work_loop::impl {
     bool source_exhausted = false, stopping = false, notified = false;
     std::size_t resolving = 0;
 
-    task_group tasks{logger};  ///< lookups and DIDs in flight
+    task_group lookups{logger};  ///< documents fetched ahead: nothing durable, cancelled on stop()
+    task_group tasks{logger};    ///< DIDs in flight (and lookups that ended without a PDS to fetch from)
     asio::steady_timer* sleeper = nullptr;
 
     void notify() {
@@ -50,8 +51,8 @@ struct work_loop::impl {
     std::size_t looked_ahead() const noexcept { return resolving + scheduler.waiting(); }
     bool has_room() const noexcept { return looked_ahead() < params.scheduling.max_waiting; }
 
-    void spawn(asio::any_io_executor ex, asio::awaitable<void> work, const char* name) {
-        tasks.spawn(ex, std::move(work), name, [this] { notify(); });
+    void spawn(task_group& group, asio::any_io_executor ex, asio::awaitable<void> work, const char* name) {
+        group.spawn(ex, std::move(work), name, [this] { notify(); });
     }
 
     asio::awaitable<void> read_more(const did_source& source) {
@@ -86,7 +87,8 @@ struct work_loop::impl {
             host = net::authority_of(*resolution.document->pds_endpoint + "/xrpc/com.atproto.sync.getRepo");
         if (host.empty()) {
             // Nothing to fetch: the pipeline records why (not found, no PDS, a bad document).
-            co_await backfill_one(std::move(did), std::move(resolution), {});
+            // (Handed to the DIDs' group: a stop cancels lookups, not a DID's outcome being written.)
+            spawn(tasks, co_await asio::this_coro::executor, backfill_one(std::move(did), std::move(resolution), {}), "backfill");
             co_return;
         }
         resolutions.emplace(did, std::move(resolution));
@@ -126,7 +128,7 @@ struct work_loop::impl {
             read_ahead.pop_front();
             if (!taken.insert(q.did).second) continue;
             ++resolving;
-            spawn(ex, resolve_ahead(std::move(q.did)), "resolving ahead");
+            spawn(lookups, ex, resolve_ahead(std::move(q.did)), "resolving ahead");
         }
     }
 
@@ -138,12 +140,13 @@ struct work_loop::impl {
             auto it = resolutions.find(d.start->did);
             auto resolution = std::move(it->second);
             resolutions.erase(it);
-            spawn(ex, backfill_one(std::move(d.start->did), std::move(resolution), std::move(d.start->host)), "backfill");
+            spawn(tasks, ex, backfill_one(std::move(d.start->did), std::move(resolution), std::move(d.start->host)), "backfill");
         }
     }
 
     bool drained() const noexcept {
-        return source_exhausted && read_ahead.empty() && resolving == 0 && scheduler.waiting() == 0 && tasks.running() == 0;
+        return source_exhausted && read_ahead.empty() && resolving == 0 && scheduler.waiting() == 0 && tasks.running() == 0 &&
+               lookups.running() == 0;
     }
 };
 
@@ -171,7 +174,8 @@ asio::awaitable<void> work_loop::run(did_source source, bool until_drained) {
             retry_at = m.start_fetches(ex);
         }
         m.tasks.forget_ended();
-        if (m.stopping ? m.tasks.running() == 0 : until_drained && m.drained()) break;
+        m.lookups.forget_ended();
+        if (m.stopping ? m.tasks.running() + m.lookups.running() == 0 : until_drained && m.drained()) break;
         if (m.notified) continue;  // something changed while this pass ran
         // Without a deadline the loop sleeps until a task ends, a lookup lands or wake().
         if (retry_at == clock::time_point::max()) timer.expires_at(asio::steady_timer::time_point::max());
@@ -181,6 +185,7 @@ asio::awaitable<void> work_loop::run(did_source source, bool until_drained) {
         m.sleeper = nullptr;
     }
     m.tasks.forget_ended();
+    m.lookups.forget_ended();
 }
 
 void work_loop::wake() {
@@ -196,6 +201,7 @@ void work_loop::stop() {
     for (auto& [did, r] : m.resolutions) m.taken.erase(did);
     m.resolutions.clear();
     m.scheduler = host_scheduler(m.params.scheduling);
+    m.lookups.cancel_all();
     m.notify();
 }
 

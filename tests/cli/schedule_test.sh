@@ -57,3 +57,21 @@ assert last_other < first_stalled, f"the other hosts' last DID ended {last_other
 print(f"the other hosts' last DID ended {first_stalled - last_other} ms before the first paused or slow one")
 PY
 echo "schedule: other hosts finished while one was paused and one slow"
+
+# An interrupt while the PLC holds every lookup: nothing durable is in flight,
+# so run stops at once, reporting the DIDs as not finished, and exits 130.
+kill $net_pid; wait $net_pid 2>/dev/null
+echo '{"plc": {"hold": true}, "hosts": [{}], "repos": []}' >"$tmp/hold.json"
+rm -f "$tmp/ready.json"
+"$fake_network" "$tmp/hold.json" "$tmp/ready.json" >/dev/null 2>&1 & net_pid=$!
+for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
+sed -i "s#^plc_url: .*#plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")#" "$tmp/config.yaml"
+"$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output-dir "$tmp/held" >"$tmp/held.json" 2>"$tmp/held.log" & run_pid=$!
+sleep 1
+kill -INT $run_pid
+for _ in $(seq 1 100); do kill -0 $run_pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $run_pid 2>/dev/null; then kill -9 $run_pid; echo "FAIL: run did not stop within 10 s of an interrupt while lookups were held"; exit 1; fi
+wait $run_pid; code=$?
+[[ $code -eq 130 ]] || { echo "FAIL: an interrupted run exited $code, not 130: $(tail -3 "$tmp/held.log")"; exit 1; }
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert len(s['failed']) == 46 and all(v.startswith('not finished') for v in s['failed'].values()), s" "$tmp/held.json" || exit 1
+echo "schedule: an interrupt with lookups held stopped at once"
