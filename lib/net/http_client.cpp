@@ -554,6 +554,14 @@ asio::awaitable<std::error_code> http_client::get(std::string url, response& out
     co_return co_await impl_->get(std::move(url), out, sink, extra_headers, hooks);
 }
 
+void http_client::set_params(client_params params) {
+    auto& running = impl_->params;
+    params.ca_file = running.ca_file;
+    params.resolve_overrides = running.resolve_overrides;
+    params.max_open_connections = running.max_open_connections;
+    running = std::move(params);
+}
+
 client_stats http_client::stats() const noexcept {
     auto s = impl_->stats;
     s.open_connections = impl_->open_count;

@@ -134,6 +134,11 @@ public:
                                                 std::vector<std::pair<std::string, std::string>> extra_headers = {},
                                                 hop_hooks hooks = {});
 
+    /// A reloaded configuration for the requests that start after it. The CA
+    /// file, the pinned hosts and the connection cap stay as they started
+    /// (they need a restart).
+    void set_params(client_params params);
+
     client_stats stats() const noexcept;
 
 private:

@@ -103,6 +103,8 @@ void backfill_service::stop() { impl_->loop.stop(); }
 void backfill_service::abandon() { impl_->loop.abandon(); }
 
 void backfill_service::apply(const config::config& cfg) {
+    impl_->pds_client.set_params(backfill::client_settings(cfg));
+    impl_->plc_client.set_params(backfill::client_settings(cfg));
     impl_->pipeline.set_params(backfill::pipeline_settings(cfg));
     impl_->pds_limiter.set_params(backfill::pds_limiter_settings(cfg));
     impl_->plc_limiter.set_params(backfill::plc_limiter_settings(cfg));

@@ -56,10 +56,9 @@ public:
     /// stop(), and cancels in-flight DIDs: they return to pending at the next start.
     void abandon();
     /// A reloaded configuration, for work that starts after it: record types, time
-    /// range and mode, format, batch size, rate limits and caps, retries, repo size
-    /// limits, the look-ahead. The keys config::keys_needing_restart names are not
-    /// applied, nor are the HTTP clients' timeouts and address policy (they keep
-    /// the values they started with).
+    /// range and mode, format, batch size, rate limits and caps, retries, timeouts,
+    /// size limits, allow_private_addresses, the look-ahead. The keys
+    /// config::keys_needing_restart names are not applied.
     void apply(const config::config& cfg);
 
     /// Called with each DID's outcome as it ends.

@@ -349,6 +349,19 @@ TEST_F(HttpClient, PrivateAddressesAreRefusedBeforeConnecting) {
     EXPECT_EQ(server.connections(), 0);
 }
 
+TEST_F(HttpClient, AReloadedAddressPolicyAppliesToTheNextRequest) {
+    test::test_server server([&](const test::request_info&, test::exchange& ex) { ex.respond({.body = "lab"}); });
+    auto p = params();
+    p.allow_private_addresses = false;
+    net::http_client client(io_.get_executor(), p);
+    EXPECT_EQ(get(client, server.origin() + "/").ec, net::error::private_address);
+    p.allow_private_addresses = true;
+    client.set_params(p);
+    auto g = get(client, server.origin() + "/");
+    EXPECT_FALSE(g.ec) << g.ec.message();
+    EXPECT_EQ(g.resp.status, 200u);
+}
+
 TEST_F(HttpClient, RedirectIntoAPrivateNetworkIsRefused) {
     // The first hop is a name the operator pinned (resolve.hosts), which the
     // guard lets through; only the redirect's target is private, and it is
