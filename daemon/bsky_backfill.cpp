@@ -364,7 +364,8 @@ int run_command(daemon::arg_cursor& args) {
                 co_await service::record_lines(backfill.exporter(), batch, "--dids", next, logger, intake);
             }
             if (list_file.is_open()) {
-                auto next = [&](std::string& line) { return static_cast<bool>(std::getline(list_file, line)); };
+                // An interrupt ends the intake too: what was read is kept, the next run reads the list again.
+                auto next = [&](std::string& line) { return !interrupted && static_cast<bool>(std::getline(list_file, line)); };
                 co_await service::record_lines(backfill.exporter(), batch, opts.dids_file, next, logger, intake);
             }
             if (intake.duplicates) logger.info("{} duplicate DIDs removed", intake.duplicates);

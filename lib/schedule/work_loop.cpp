@@ -162,8 +162,7 @@ asio::awaitable<void> work_loop::run(did_source source, bool until_drained) {
     auto& m = *impl_;
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer timer(ex);
-    m.stopping = false;
-    m.source_exhausted = false;
+    m.source_exhausted = false;  // (a stop() that came first holds: run() then returns at once)
     m.cursor_batch = m.cursor_seq = 0;
     for (;;) {
         m.notified = false;
