@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <optional>
 
 namespace bsky::spool {
@@ -141,28 +142,46 @@ asio::awaitable<void> spool_intake::impl::scan() {
     }
 }
 
+namespace {
+
+struct inotify_batch {
+    std::vector<std::string> names;
+    bool overflow = false, gone = false;
+};
+
+// A plain function: the event header is copied out of the buffer (a coroutine
+// frame keeps no alignment for it, and cannot hold the flexible-array struct).
+inotify_batch read_events(std::span<const char> bytes) {
+    inotify_batch out;
+    for (std::size_t at = 0; at + sizeof(inotify_event) <= bytes.size();) {
+        inotify_event event;
+        std::memcpy(&event, bytes.data() + at, sizeof event);
+        const char* name = bytes.data() + at + sizeof(inotify_event);
+        if (event.mask & IN_Q_OVERFLOW) out.overflow = true;
+        if (event.mask & IN_IGNORED) out.gone = true;
+        if (event.len > 0 && at + sizeof(inotify_event) + event.len <= bytes.size())
+            out.names.emplace_back(name, ::strnlen(name, event.len));
+        at += sizeof(inotify_event) + event.len;
+    }
+    return out;
+}
+
+}  // namespace
+
 asio::awaitable<void> spool_intake::impl::watch() {
-    alignas(inotify_event) std::array<char, 64 * 1024> buffer;
+    std::array<char, 64 * 1024> buffer;
     while (!stopping) {
         auto [ec, n] = co_await inotify->async_read_some(asio::buffer(buffer), asio::as_tuple(asio::use_awaitable));
         if (ec == asio::error::operation_aborted || stopping) break;
         if (ec) throw std::system_error(ec, "spool: reading inotify events for " + params.dir.string());
-        std::vector<std::string> names;
-        bool overflow = false, gone = false;
-        for (std::size_t at = 0; at + sizeof(inotify_event) <= n;) {
-            const auto* event = reinterpret_cast<const inotify_event*>(buffer.data() + at);
-            if (event->mask & IN_Q_OVERFLOW) overflow = true;
-            if (event->mask & IN_IGNORED) gone = true;
-            if (event->len > 0) names.emplace_back(event->name);
-            at += sizeof(inotify_event) + event->len;
-        }
-        if (gone) throw std::runtime_error("spool: " + params.dir.string() + " was removed or unmounted; recreate it and restart");
-        if (overflow) {
+        auto events = read_events({buffer.data(), n});
+        if (events.gone) throw std::runtime_error("spool: " + params.dir.string() + " was removed or unmounted; recreate it and restart");
+        if (events.overflow) {
             // Events were lost: the directory itself says what is waiting.
             logger.warn("spool: the inotify queue overflowed; rescanning {}", params.dir.string());
             co_await scan();
         } else {
-            for (auto& name : names) {
+            for (auto& name : events.names) {
                 if (stopping) break;
                 co_await process(std::move(name));
             }
