@@ -4,21 +4,19 @@
 # (read from /proc/PID/fd while it runs), however many hosts were seen.
 set -u
 cli=$1 fake_network=$2 fx=$3
+. "$(dirname "$0")/../support/fake_network.sh"
 hosts=${MANY_HOSTS:-2000} cap=24
 tmp=$(mktemp -d); net_pid= run_pid=
-trap '[[ -n $run_pid ]] && kill -9 $run_pid 2>/dev/null; [[ -n $net_pid ]] && { kill $net_pid; wait $net_pid; } 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap '[[ -n $run_pid ]] && kill -9 $run_pid 2>/dev/null; stop_network; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 python3 - "$tmp/spec.json" "$fx" "$hosts" <<'PY'
 import json, sys
 out, fx, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 json.dump({"seed": "many", "templates": {"tiny": f"{fx}/cars/repo-stream__tiny.car"},
            "hosts": [{} for _ in range(n)], "repos": [{"template": "tiny", "count": n}]}, open(out, "w"))
 PY
-"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
-for _ in $(seq 1 600); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(tail -3 "$tmp/net.err")"; exit 1; }
-python3 -c "import json,sys; [print(d['did']) for d in json.load(open(sys.argv[1]))['dids']]" "$tmp/ready.json" >"$tmp/dids"
+start_network "$tmp/spec.json"
 cat >"$tmp/config.yaml" <<YAML
-plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+plc_url: $(plc_url)
 allow_private_addresses: true
 verify_signatures: false
 rate_limits: {max_concurrent_fetches: 8, max_concurrent_per_host: 2, plc: {requests: 100000, window_seconds: 1, burst: 1000}}

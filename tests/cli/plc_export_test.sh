@@ -6,8 +6,9 @@
 # and ask the PLC directory exactly once, for the DID the export lacks.
 set -u
 cli=$1 fake_network=$2 fx=$3
+. "$(dirname "$0")/../support/fake_network.sh"
 tmp=$(mktemp -d); net_pid=
-trap '[[ -n $net_pid ]] && { kill $net_pid; wait $net_pid; } 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap 'stop_network; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 
 cat >"$tmp/spec.json" <<JSON
 {"seed": "plc-export",
@@ -15,9 +16,7 @@ cat >"$tmp/spec.json" <<JSON
  "hosts": [{}, {}],
  "repos": [{"template": "tiny", "count": 6}]}
 JSON
-"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
-for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(cat "$tmp/net.err")"; exit 1; }
+start_network "$tmp/spec.json"
 
 python3 - "$tmp" "$fx" <<'PY' || exit 1
 import json, sys
@@ -42,7 +41,7 @@ with open(f"{tmp}/export.jsonl", "w") as f:
     f.write(line(dids[1], nowhere, nullified=True) + "\n")   # a forked-away operation: ignored
 PY
 cat >"$tmp/config.yaml" <<YAML
-plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+plc_url: $(plc_url)
 allow_private_addresses: true
 verify_signatures: false
 resolve: {plc_export: $tmp/export.jsonl}

@@ -5,8 +5,9 @@
 # 429s pause A, not the relay, so B's DIDs are all done before A's last one.
 set -u
 cli=$1 fake_network=$2 fx=$3
+. "$(dirname "$0")/../support/fake_network.sh"
 tmp=$(mktemp -d); net_pid=
-trap '[[ -n $net_pid ]] && { kill $net_pid; wait $net_pid; } 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap 'stop_network; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 cat >"$tmp/spec.json" <<JSON
 {"seed": "relay",
  "templates": {"tiny": "$fx/cars/repo-stream__tiny.car"},
@@ -15,12 +16,9 @@ cat >"$tmp/spec.json" <<JSON
  "repos": [{"template": "tiny", "count": 3, "host": 0, "via_relay": true},
            {"template": "tiny", "count": 6, "host": 1, "via_relay": true}]}
 JSON
-"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
-for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(cat "$tmp/net.err")"; exit 1; }
-python3 -c "import json,sys; [print(d['did']) for d in json.load(open(sys.argv[1]))['dids']]" "$tmp/ready.json" >"$tmp/dids"
+start_network "$tmp/spec.json"
 cat >"$tmp/config.yaml" <<YAML
-plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+plc_url: $(plc_url)
 allow_private_addresses: true
 verify_signatures: false
 rate_limits: {max_concurrent_fetches: 16, max_concurrent_per_host: 16}

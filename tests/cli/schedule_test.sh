@@ -8,8 +8,9 @@
 # grouping; with a batch barrier the first ten DIDs would hold the rest back.)
 set -u
 cli=$1 fake_network=$2 fx=$3
+. "$(dirname "$0")/../support/fake_network.sh"
 tmp=$(mktemp -d); net_pid=
-trap '[[ -n $net_pid ]] && { kill $net_pid; wait $net_pid; } 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap 'stop_network; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 
 cat >"$tmp/spec.json" <<JSON
 {"seed": "schedule",
@@ -24,13 +25,11 @@ cat >"$tmp/spec.json" <<JSON
            {"template": "tiny", "count": 10, "host": 2}, {"template": "tiny", "count": 10, "host": 3},
            {"template": "tiny", "count": 10, "host": 4}, {"template": "tiny", "count": 10, "host": 5}]}
 JSON
-"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
-for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(cat "$tmp/net.err")"; exit 1; }
+start_network "$tmp/spec.json"
 # The list in the order the spec dealt it: grouped by host.
 python3 -c "import json,sys; [print(d['did']) for d in json.load(open(sys.argv[1]))['dids']]" "$tmp/ready.json" >"$tmp/dids"
 cat >"$tmp/config.yaml" <<YAML
-plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+plc_url: $(plc_url)
 allow_private_addresses: true
 verify_signatures: false
 rate_limits: {default_pause_seconds: 2, max_concurrent_fetches: 8, max_concurrent_per_host: 2}
@@ -60,13 +59,12 @@ echo "schedule: other hosts finished while one was paused and one slow"
 
 # An interrupt while the PLC holds every lookup: nothing durable is in flight,
 # so run stops at once, reporting the DIDs as not finished, and exits 130.
-kill $net_pid; wait $net_pid 2>/dev/null
+stop_network
+cp "$tmp/dids" "$tmp/dids.scheduled"
 echo '{"plc": {"hold": true}, "hosts": [{}], "repos": []}' >"$tmp/hold.json"
-rm -f "$tmp/ready.json"
-"$fake_network" "$tmp/hold.json" "$tmp/ready.json" >/dev/null 2>&1 & net_pid=$!
-for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-sed -i "s#^plc_url: .*#plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")#" "$tmp/config.yaml"
-"$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output-dir "$tmp/held" >"$tmp/held.json" 2>"$tmp/held.log" & run_pid=$!
+start_network "$tmp/hold.json"
+sed -i "s#^plc_url: .*#plc_url: $(plc_url)#" "$tmp/config.yaml"
+"$cli" run --dids-file "$tmp/dids.scheduled" --config "$tmp/config.yaml" --output-dir "$tmp/held" >"$tmp/held.json" 2>"$tmp/held.log" & run_pid=$!
 sleep 1
 kill -INT $run_pid
 for _ in $(seq 1 100); do kill -0 $run_pid 2>/dev/null || break; sleep 0.1; done

@@ -8,8 +8,9 @@
 # done DID is in its queue exactly once.
 set -u
 daemon=$1 fake_network=$2 fx=$3
+. "$(dirname "$0")/../support/fake_network.sh"
 tmp=$(mktemp -d); net_pid= pid=
-trap '[[ -n $pid ]] && kill -9 $pid 2>/dev/null; [[ -n $net_pid ]] && { kill $net_pid; wait $net_pid; } 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap '[[ -n $pid ]] && kill -9 $pid 2>/dev/null; stop_network; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 failures=0 passed=0
 check() { if [[ $2 -eq 0 ]]; then passed=$((passed + 1)); else echo "FAIL: $1: $3"; failures=$((failures + 1)); fi; }
 
@@ -21,9 +22,7 @@ cat >"$tmp/spec.json" <<JSON
  "repos": [{"template": "tiny", "count": 30, "host": 0}, {"template": "little", "count": 8, "host": 1},
            {"template": "tiny", "count": 30, "host": 2}]}
 JSON
-"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
-for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(cat "$tmp/net.err")"; exit 1; }
+start_network "$tmp/spec.json"
 python3 - "$tmp" <<'PY'
 import json, sys
 tmp = sys.argv[1]
@@ -35,7 +34,7 @@ PY
 list() { python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))[sys.argv[2]]))" "$tmp/lists.json" "$1"; }
 mkdir -p "$tmp/spool"
 cat >"$tmp/config.yaml" <<YAML
-plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+plc_url: $(plc_url)
 spool_dir: $tmp/spool
 state_dir: $tmp/state
 output: {dir: $tmp/out, batch_size: 5}

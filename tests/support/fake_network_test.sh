@@ -5,8 +5,9 @@
 # SIGTERM stats file must show what the client did.
 set -u
 cli=$1 fake_network=$2 fx=$3
+. "$(dirname "$0")/fake_network.sh"
 tmp=$(mktemp -d); net_pid=
-trap '[[ -n $net_pid ]] && kill $net_pid 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
+trap 'stop_network; [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
 
 # The windows of 1e9 s (aligned on Unix time: until 2033) make the limits
 # count requests without ever resetting during the test.
@@ -21,12 +22,9 @@ cat >"$tmp/spec.json" <<JSON
  "repos": [{"template": "tiny", "host": 0}, {"template": "little", "host": 1}, {"template": "tiny", "host": 2},
            {"template": "tiny", "host": 0, "via_relay": true}]}
 JSON
-"$fake_network" "$tmp/spec.json" "$tmp/ready.json" "$tmp/stats.json" >"$tmp/net.out" 2>"$tmp/net.err" & net_pid=$!
-for _ in $(seq 1 200); do [[ -s $tmp/ready.json ]] && break; sleep 0.05; done
-[[ -s $tmp/ready.json ]] || { echo "FAIL: fake_network did not start: $(cat "$tmp/net.err")"; exit 1; }
-python3 -c "import json,sys; [print(d['did']) for d in json.load(open(sys.argv[1]))['dids']]" "$tmp/ready.json" >"$tmp/dids"
+start_network "$tmp/spec.json"
 cat >"$tmp/config.yaml" <<YAML
-plc_url: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['plc'])" "$tmp/ready.json")
+plc_url: $(plc_url)
 allow_private_addresses: true
 verify_signatures: false
 retries: {max_attempts: 2, backoff_base_seconds: 0.01, backoff_cap_seconds: 0.05}
