@@ -7,6 +7,9 @@
 set -u
 cli=$1 generator=$2
 max_rss_kb=65536
+# A sanitizer runtime maps its shadow memory up front (ASan: ~90 MB before any
+# input); the bound still separates "refused early" from "tried to allocate 2 GiB".
+if ldd "$cli" 2>/dev/null | grep -qE 'lib(a|t)san'; then max_rss_kb=262144; fi
 failures=0 passed=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 check() {  # check NAME CONDITION-RESULT MESSAGE
