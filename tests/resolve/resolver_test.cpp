@@ -167,7 +167,13 @@ TEST_F(Resolver, HugeDocumentsAndServiceListsAreRefusedInBoundedMemory) {
     EXPECT_NE(many.detail.find("larger than 65536 bytes"), std::string::npos) << many.detail;
     // The 1 MiB server piece and the test's own strings are outside this figure's
     // growth; the client itself holds 64 KiB buffers.
-    EXPECT_LT(peak_rss_bytes() - std::min(base, peak_rss_bytes()), 16u << 20) << "peak RSS grew by more than 16 MiB";
+    // Sanitizer runtimes keep freed memory and shadow for a while: a wider bound, still far below 100 MB.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    constexpr std::size_t bound = 48u << 20;
+#else
+    constexpr std::size_t bound = 16u << 20;
+#endif
+    EXPECT_LT(peak_rss_bytes() - std::min(base, peak_rss_bytes()), bound) << "peak RSS grew by more than " << (bound >> 20) << " MiB";
 
     // With the size cap raised, the service list itself is refused.
     resolve::resolver lenient(fetcher_, {.plc_url = plc_.origin(), .max_document_bytes = 8 << 20});
