@@ -300,7 +300,8 @@ public:
     std::error_code on_record(const bsky::repo::record_view& r) override {
         using namespace std::chrono;
         static const bsky::backfill::time_range range{sys_days{year{2024} / 9 / 27}, sys_days{year{2024} / 12 / 2}};
-        auto type = bsky::backfill::record_type(r.collection, r.value);
+        auto kind = bsky::backfill::record_type(r.collection, r.value);
+        const auto& type = kind.type;
         auto sync = bsky::backfill::compute_synctimestamp(r.value["createdAt"], range);
         if (!sync.value && sync.invalid_reason.empty()) std::abort();  // an unusable createdAt must say why
         std::string uri = "at://" + did_ + "/" + std::string(r.path), cid = r.id.to_string();
