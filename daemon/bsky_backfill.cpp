@@ -3,9 +3,11 @@
 #include "backfill/runner.hpp"
 #include "backfill/transform.hpp"
 #include "common.hpp"
+#include "status_commands.hpp"
 #include "config/config.hpp"
 #include "metrics/registry.hpp"
 #include "ops/metrics_server.hpp"
+#include "ops/status_monitor.hpp"
 #include "repo/repo_reader.hpp"
 #include "resolve/did_document.hpp"
 #include "service/backfill_service.hpp"
@@ -39,25 +41,46 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr const char* usage_text =
-    "usage: bsky-backfill <command> [options]\n"
+    "usage: bsky-backfill <command> [options]   (`bsky-backfill <command> --help` for its options)\n"
     "\n"
     "commands:\n"
-    "  run      backfill DIDs into type-specific queues (see `bsky-backfill run --help`)\n"
-    "  inspect  verify and decode a CAR file offline (see `bsky-backfill inspect --help`)\n"
+    // --- commands table: one line per command, keep them in this block ---
+    "  run       backfill DIDs into type-specific queues, e.g. run --dids did:plc:...\n"
+    "  inspect   verify and decode a CAR file offline, e.g. inspect repo.car --did did:plc:...\n"
+    "  status    DIDs by state, records, spool files and hosts from the state store\n"
+    "  failures  the failed DIDs with their reasons (run --retry-failed queues them again)\n"
+    // --- end of the commands table ---
     "\n"
     "options:\n"
     "  --help     this text\n"
     "  --version  print the version\n";
 
 constexpr const char* run_usage =
-    "usage: bsky-backfill run --dids did1,did2 [--dids-file F] [--batch-size 50]\n"
-    "         [--start-timestamp TS] [--end-timestamp TS] [--types post,like,...]\n"
-    "         [--config F] [--plc-url URL] [--output sqlite|jsonl|nats] [--output-dir DIR]\n"
-    "         [--metrics-listen HOST:PORT] [--metrics-file F]\n"
+    "usage: bsky-backfill run --dids did1,did2 [--dids-file F] [options]\n"
     "\n"
-    "--metrics-listen serves GET /metrics and /healthz while the run lasts;\n"
-    "--metrics-file writes the final figures there in the same Prometheus text\n"
-    "format when the run ends (for node_exporter's textfile collector).\n";
+    "Backfills the DIDs into one queue per record type; prints one JSON summary\n"
+    "object at the end; exit 0 when every DID ended done or in an account state,\n"
+    "1 when any failed. Interrupted or crashed runs resume when run again.\n"
+    "\n"
+    "options (default, then an example):\n"
+    "  --dids LIST             comma-separated DIDs (none)              --dids did:plc:ewvi7nxzyoun6zhxrhs64oiz,did:web:example.com\n"
+    "  --dids-file F           one DID a line, # comments (none)        --dids-file participants.txt\n"
+    "  --batch-size N          DIDs per summary batch (50)              --batch-size 100\n"
+    "  --start-timestamp TS    study range start (2024-09-27-00:00:00)  --start-timestamp 2024-10-01-00:00:00\n"
+    "  --end-timestamp TS      study range end (2024-12-02-00:00:00)    --end-timestamp 2024-11-01-00:00:00\n"
+    "  --types LIST            record types kept (block,follow,like,post,reply,repost)  --types post,reply\n"
+    "  --config F              YAML config; flags override it (none: defaults)  --config config.yaml\n"
+    "  --plc-url URL           PLC directory (https://plc.directory)    --plc-url http://127.0.0.1:2582\n"
+    "  --output KIND           sqlite or jsonl (sqlite)                 --output jsonl\n"
+    "  --output-dir DIR        queues, and state in DIR/state (./backfill-output)  --output-dir /data/backfill\n"
+    "  --metrics-listen H:P    serve /metrics, /healthz, the status page / (off)  --metrics-listen 127.0.0.1:9464\n"
+    "  --metrics-file F        write the final metrics there (off)      --metrics-file /var/lib/node_exporter/backfill.prom\n"
+    "  --retry-failed          queue the failed DIDs of the state store again, with fresh attempts (off)\n"
+    "                          e.g. run --retry-failed --output-dir DIR (no --dids needed)\n"
+    "  --help                  this text\n"
+    "\n"
+    "--metrics-file uses the Prometheus text format (node_exporter's textfile collector).\n"
+    "See also `bsky-backfill status` and `bsky-backfill failures` for the state store.\n";
 
 constexpr const char* inspect_usage =
     "usage: bsky-backfill inspect FILE.car [--did DID] [--key did:key:z... | --did-doc DOC.json]\n"
@@ -236,6 +259,7 @@ struct run_options {
     std::string dids_arg, dids_file, config_path, plc_url, output, output_dir, types, start_ts, end_ts;
     std::string metrics_listen, metrics_file;
     std::size_t dids_per_batch = 50;
+    bool retry_failed = false;
 };
 
 run_options parse_run_options(daemon::arg_cursor& args, bool& help) {
@@ -257,9 +281,11 @@ run_options parse_run_options(daemon::arg_cursor& args, bool& help) {
         else if (args.take("--output-dir")) o.output_dir = args.value();
         else if (args.take("--metrics-listen")) o.metrics_listen = args.value();
         else if (args.take("--metrics-file")) o.metrics_file = args.value();
+        else if (args.take("--retry-failed")) o.retry_failed = true;
         else throw daemon::usage_error{"run: unknown argument '" + std::string(args.peek()) + "'"};
     }
-    if (o.dids_arg.empty() && o.dids_file.empty()) throw daemon::usage_error{"run needs --dids or --dids-file"};
+    if (o.dids_arg.empty() && o.dids_file.empty() && !o.retry_failed)
+        throw daemon::usage_error{"run needs --dids or --dids-file (or --retry-failed)"};
     if (!o.output.empty() && o.output != "sqlite" && o.output != "jsonl" && o.output != "nats")
         throw daemon::usage_error{"--output must be sqlite, jsonl or nats, not '" + o.output + "'"};
     return o;
@@ -303,6 +329,16 @@ void write_metrics_file(const std::string& path, metrics::registry& registry, lo
     if (!out || rename_ec) logger.error("--metrics-file {}: cannot write it: {}", path, rename_ec ? rename_ec.message() : std::strerror(errno));
 }
 
+// The failed DIDs become pending again and join this run's batch, so the run works them and its summary reports them.
+asio::awaitable<void> requeue_failed(exporter::exporter& exporter, std::int64_t batch, log::logger& logger, service::intake_totals& intake) {
+    std::vector<std::string> failed;
+    auto work = [&](state::state_store& store) { failed = store.requeue_failed(); };
+    co_await exporter.visit(work);
+    logger.info("--retry-failed: {} failed DIDs queued again", failed.size());
+    auto already = co_await exporter.add_to_batch(batch, failed);
+    intake.accepted += failed.size() - already;
+}
+
 int run_command(daemon::arg_cursor& args) {
     bool help = false;
     auto opts = parse_run_options(args, help);
@@ -343,15 +379,21 @@ int run_command(daemon::arg_cursor& args) {
         std::unique_ptr<ops::metrics_server> metrics_server;
         if (!opts.metrics_listen.empty()) {
             metrics_server = std::make_unique<ops::metrics_server>(io.get_executor(), opts.metrics_listen, registry);
-            logger.info("metrics at http://{}/metrics", metrics_server->local_address());
+            logger.info("metrics at http://{}/metrics, status page at http://{}/", metrics_server->local_address(),
+                        metrics_server->local_address());
         }
+        // The store's figures (and /healthz, /status.json) whenever metrics are published at all.
+        std::unique_ptr<ops::status_monitor> monitor;
+        if (metrics_server || !opts.metrics_file.empty()) monitor = service::make_status_monitor(backfill, registry, cfg);
+        if (metrics_server) monitor->serve_on(*metrics_server);
         bool finished = false, any_failed = false, interrupted = false;
         // Intake streams the list into the state store in chunks, then the work
         // loop takes the stored DIDs as their hosts can serve them.
         auto main_task = [&]() -> asio::awaitable<void> {
             // (Named first: GCC 12 destroys a conditional's temporary inside co_await twice.)
-            std::string source = opts.dids_file.empty() ? std::string("--dids") : opts.dids_file;
+            std::string source = !opts.dids_file.empty() ? opts.dids_file : !opts.dids_arg.empty() ? std::string("--dids") : std::string("--retry-failed");
             auto batch = co_await backfill.exporter().begin_batch(source);
+            if (opts.retry_failed) co_await requeue_failed(backfill.exporter(), batch, logger, intake);
             if (!opts.dids_arg.empty()) {
                 std::string_view rest = opts.dids_arg;
                 auto next = [&](std::string& line) {
@@ -371,6 +413,7 @@ int run_command(daemon::arg_cursor& args) {
             if (intake.duplicates) logger.info("{} duplicate DIDs removed", intake.duplicates);
             auto total_batches = co_await backfill.run_batch(batch, opts.dids_per_batch);
             any_failed = co_await backfill::write_stored_summary(backfill.exporter(), batch, total_batches, stdout);
+            if (monitor) co_await monitor->refresh();
         };
         std::exception_ptr failure;
         asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
@@ -399,7 +442,10 @@ int run_command(daemon::arg_cursor& args) {
             finished = true;
             signals.cancel();
             if (metrics_server) metrics_server->stop();
+            if (monitor) monitor->stop();
         });
+        auto watch_store = [&]() -> asio::awaitable<void> { co_await monitor->run(); };
+        if (monitor) asio::co_spawn(io, watch_store(), asio::detached);
         auto serve_metrics = [&]() -> asio::awaitable<void> { co_await metrics_server->run(); };
         if (metrics_server) asio::co_spawn(io, serve_metrics(), asio::detached);
         if (::isatty(STDERR_FILENO)) {
@@ -422,7 +468,7 @@ int run_command(daemon::arg_cursor& args) {
 
 int main_impl(int argc, char** argv) {
     daemon::arg_cursor args(argc, argv, 1);
-    if (args.done()) throw daemon::usage_error{"missing command (run or inspect)"};
+    if (args.done()) throw daemon::usage_error{"missing command (run, inspect, status, failures)"};
     if (args.take("--help") || args.take("-h")) {
         std::fputs(usage_text, stdout);
         return 0;
@@ -433,6 +479,8 @@ int main_impl(int argc, char** argv) {
     }
     if (args.take("inspect")) return inspect(args);
     if (args.take("run")) return run_command(args);
+    if (args.take("status")) return daemon::status_command(args);
+    if (args.take("failures")) return daemon::failures_command(args);
     throw daemon::usage_error{"unknown command '" + std::string(args.peek()) + "'"};
 }
 

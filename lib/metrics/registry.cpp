@@ -1,5 +1,6 @@
 #include "metrics/registry.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -203,6 +204,20 @@ std::string registry::render() {
             out += std::to_string(s.count) + "\n";
         }
     }
+    return out;
+}
+
+std::vector<std::string> bounded_labels(const std::vector<std::pair<std::string, double>>& weights, std::size_t keep,
+                                        std::string_view other) {
+    std::vector<std::size_t> order(weights.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        if (weights[a].second != weights[b].second) return weights[a].second > weights[b].second;
+        return weights[a].first < weights[b].first;
+    });
+    std::vector<std::string> out(weights.size());
+    for (std::size_t rank = 0; rank < order.size(); ++rank)
+        out[order[rank]] = rank < keep ? weights[order[rank]].first : std::string(other);
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bsky::metrics {
@@ -85,6 +86,14 @@ private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+/// Bounded label sets: of the `weights` (a label value and how busy it is),
+/// the `keep` heaviest keep their own series (ties: by name) and the rest are
+/// summed under `other`, so ten thousand hosts stay `keep + 1` series.
+/// Returns, in the order of `weights`, the label each one is published under.
+std::vector<std::string> bounded_labels(const std::vector<std::pair<std::string, double>>& weights, std::size_t keep,
+                                        std::string_view other = "other");
+inline constexpr std::size_t max_host_series = 20;
 
 /// Latency buckets in seconds, 5 ms to 2 minutes.
 std::vector<double> latency_buckets();

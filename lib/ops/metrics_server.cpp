@@ -37,6 +37,7 @@ struct metrics_server::impl {
     tcp::acceptor acceptor;
     metrics::registry& registry;
     std::function<std::string()> unhealthy;
+    std::function<std::string()> status_json;
     bool stopped = false;
 };
 
@@ -72,6 +73,7 @@ void metrics_server::stop() {
 }
 
 void metrics_server::set_health_check(std::function<std::string()> unhealthy_reason) { impl_->unhealthy = std::move(unhealthy_reason); }
+void metrics_server::set_status_source(std::function<std::string()> status_json) { impl_->status_json = std::move(status_json); }
 
 asio::awaitable<void> metrics_server::run() {
     auto& self = *impl_;
@@ -111,10 +113,15 @@ asio::awaitable<void> metrics_server::run() {
             res.result(reason.empty() ? http::status::ok : http::status::service_unavailable);
             res.set(http::field::content_type, "text/plain; charset=utf-8");
             res.body() = reason.empty() ? "ok\n" : reason + "\n";
+        } else if (self.status_json && (target == "/" || target == "/status.json")) {
+            res.result(http::status::ok);
+            res.set(http::field::cache_control, "no-store");
+            res.set(http::field::content_type, target == "/" ? "text/html; charset=utf-8" : "application/json");
+            res.body() = target == "/" ? std::string(status_page_html) : self.status_json();
         } else {
             res.result(http::status::not_found);
             res.set(http::field::content_type, "text/plain; charset=utf-8");
-            res.body() = "not found: try /metrics or /healthz\n";
+            res.body() = self.status_json ? "not found: try /, /status.json, /metrics or /healthz\n" : "not found: try /metrics or /healthz\n";
         }
         res.prepare_payload();
         if (req.method() == http::verb::head) res.body().clear();

@@ -1,5 +1,6 @@
 #pragma once
-// GET /metrics (Prometheus text) and GET /healthz on one loopback-friendly
+// GET /metrics (Prometheus text), GET /healthz, and the status page (GET /,
+// GET /status.json) on one loopback-friendly
 // listening socket, served from the event loop that does the work: a scrape
 // that answers is itself proof that the loop is not stuck.
 #include <functional>
@@ -32,6 +33,9 @@ public:
 
     /// /healthz answers 503 with the returned text when it is not empty.
     void set_health_check(std::function<std::string()> unhealthy_reason);
+    /// GET /status.json answers with the returned JSON, and GET / with the
+    /// status page that shows it (404 for both until this is set).
+    void set_status_source(std::function<std::string()> status_json);
 
 private:
     struct impl;
@@ -40,5 +44,9 @@ private:
 
 /// Splits "HOST:PORT" / "[v6]:PORT"; false when malformed.
 bool split_host_port(const std::string& text, std::string& host, unsigned short& port);
+
+/// The status page: one self-contained HTML document (inline CSS and script,
+/// no external assets) that refreshes itself from /status.json.
+extern const char* const status_page_html;
 
 }  // namespace bsky::ops

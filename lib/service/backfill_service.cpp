@@ -4,6 +4,7 @@
 #include "metrics/registry.hpp"
 #include "net/fetcher.hpp"
 #include "net/http_client.hpp"
+#include "ops/status_monitor.hpp"
 #include "rate/host_limiter.hpp"
 #include "resolve/resolver.hpp"
 #include "schedule/work_loop.hpp"
@@ -73,6 +74,40 @@ backfill_service::backfill_service(asio::any_io_executor executor, const config:
 }
 
 backfill_service::~backfill_service() = default;
+
+std::vector<report::live_host> backfill_service::host_status() {
+    auto hosts = impl_->pds_limiter.snapshot();
+    std::vector<std::pair<std::string, double>> weights;
+    for (const auto& [host, s] : hosts) weights.emplace_back(host, static_cast<double>(s.requests));
+    auto labels = metrics::bounded_labels(weights, metrics::max_host_series);
+    std::map<std::string, report::live_host> merged;
+    std::size_t i = 0;
+    for (const auto& [host, s] : hosts) {
+        auto& h = merged[labels[i++]];
+        h.host = labels[i - 1];
+        h.tokens += s.tokens;
+        h.in_flight += s.in_flight;
+        h.rate_limited += static_cast<double>(s.rate_limited);
+        h.paused_seconds = std::max(h.paused_seconds, s.paused_for_seconds);
+    }
+    std::vector<report::live_host> out;
+    for (auto& [_, h] : merged) out.push_back(std::move(h));
+    return out;
+}
+
+std::unique_ptr<ops::status_monitor> make_status_monitor(backfill_service& service, metrics::registry& registry,
+                                                         const config::config& cfg) {
+    ops::monitor_options options;
+    if (cfg.output.kind != config::output_kind::nats) options.writable_dirs.push_back(cfg.output.dir);
+    options.writable_dirs.push_back(cfg.state_dir);
+    options.version = BSKY_VERSION;
+    auto progress = [&service] {
+        const auto& p = service.progress();
+        return report::sample{0, p.records.load(), p.dids_finished.load()};
+    };
+    return std::make_unique<ops::status_monitor>(service.exporter(), registry, std::move(options), progress,
+                                                 [&service] { return service.host_status(); });
+}
 
 exporter::exporter& backfill_service::exporter() noexcept { return impl_->exporter; }
 const backfill::pipeline_progress& backfill_service::progress() const noexcept { return impl_->pipeline.progress(); }

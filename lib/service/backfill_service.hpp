@@ -16,9 +16,13 @@
 #include "backfill/pipeline.hpp"
 #include "backfill/runner.hpp"
 #include "config/config.hpp"
+#include "report/report.hpp"
 
 namespace bsky::metrics {
 class registry;
+}
+namespace bsky::ops {
+class status_monitor;
 }
 
 namespace bsky::service {
@@ -68,10 +72,17 @@ public:
         std::size_t resolving = 0, waiting = 0, in_flight = 0, hosts = 0;
     };
     snapshot_t snapshot() const;
+    /// The PDS hosts the rate limiter holds now (the busiest, then "other"), for the status page.
+    std::vector<report::live_host> host_status();
 
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };
+
+/// The state-store gauges, /healthz (loop alive, output and state
+/// directories writable) and /status.json for `service`; run() it on the loop.
+std::unique_ptr<ops::status_monitor> make_status_monitor(backfill_service& service, metrics::registry& registry,
+                                                         const config::config& cfg);
 
 }  // namespace bsky::service

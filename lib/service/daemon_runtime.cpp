@@ -3,6 +3,7 @@
 #include "metrics/registry.hpp"
 #include "ops/metrics_server.hpp"
 #include "ops/sd_notify.hpp"
+#include "ops/status_monitor.hpp"
 #include "schedule/task_group.hpp"
 #include "service/backfill_service.hpp"
 #include "spool/spool.hpp"
@@ -33,8 +34,10 @@ struct daemon_runtime::impl {
           metrics_server(io.get_executor(), cfg.metrics_listen, registry),
           backfill(io.get_executor(), cfg, logger, &registry),
           spool(io.get_executor(), backfill.exporter(), {.dir = cfg.spool_dir, .batch_size = cfg.output.batch_size}, logger),
-          tasks(logger) {
+          tasks(logger),
+          monitor(make_status_monitor(backfill, registry, cfg)) {
         registry.gauge("bsky_build_info", "The running version", "version").set(BSKY_VERSION, 1);
+        monitor->serve_on(metrics_server);
     }
 
     asio::io_context& io;
@@ -47,6 +50,7 @@ struct daemon_runtime::impl {
     backfill_service backfill;
     spool::spool_intake spool;
     schedule::task_group tasks;
+    std::unique_ptr<ops::status_monitor> monitor;  // reads through backfill's exporter
     bool stopping = false, work_ended = false, results_due = false;
     asio::signal_set* signals = nullptr;
 
@@ -166,15 +170,17 @@ struct daemon_runtime::impl {
             // Work is over: the others end with it.
             tasks.cancel_all();
             metrics_server.stop();
+            monitor->stop();
             if (signals) signals->cancel();
         });
         tasks.spawn(ex, spool.run(), "spool intake");
         tasks.spawn(ex, metrics_server.run(), "metrics server");
+        tasks.spawn(ex, monitor->run(), "status monitor");
         if (auto usec = ops::watchdog_usec()) tasks.spawn(ex, watchdog(std::chrono::microseconds(usec)), "watchdog");
         tasks.spawn(ex, report_status(), "status");
         ops::sd_notify("READY=1\nSTATUS=started");
-        logger.info("bsky-backfilld {} started with {}; metrics at http://{}/metrics", BSKY_VERSION, config_path.string(),
-                    metrics_server.local_address());
+        logger.info("bsky-backfilld {} started with {}; metrics at http://{}/metrics, status page at http://{}/", BSKY_VERSION,
+                    config_path.string(), metrics_server.local_address(), metrics_server.local_address());
         co_await watch_signals();
     }
 };

@@ -24,6 +24,16 @@ database::database(const std::filesystem::path& path) : path_(path) {
     exec("PRAGMA synchronous=NORMAL");
 }
 
+database::database(const std::filesystem::path& path, read_only_t) : path_(path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw sqlite_error(path.string() + ": cannot open read-only: " + why);
+    }
+    sqlite3_busy_timeout(db_, 10'000);
+}
+
 database::~database() {
     cache_.clear();  // statements first: they belong to the connection
     sqlite3_close_v2(db_);

@@ -27,6 +27,11 @@ class database {
 public:
     /// Opens (creating) the file in WAL mode with a busy timeout.
     explicit database(const std::filesystem::path& path);
+    struct read_only_t {};
+    /// Opens an existing file read-only (SQLITE_OPEN_READONLY): a report that
+    /// runs beside the writer (a WAL reader never blocks it) and never changes
+    /// the file. Throws sqlite_error naming the file when it is missing.
+    database(const std::filesystem::path& path, read_only_t);
     ~database();
     database(const database&) = delete;
     database& operator=(const database&) = delete;

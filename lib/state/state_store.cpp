@@ -227,6 +227,15 @@ std::map<did_status, std::int64_t> state_store::status_counts() {
     return out;
 }
 
+std::vector<std::string> state_store::requeue_failed() {
+    database::full_sync durable(db_);
+    database::transaction tx(db_);
+    auto failed = with_status(did_status::failed);
+    db_.prepare("UPDATE dids SET status = 'pending', attempts = 0, updated_at = ? WHERE status = 'failed'").bind(1, now_ms()).run();
+    tx.commit();
+    return failed;
+}
+
 // --- spool files (lib/spool) ---
 
 namespace {

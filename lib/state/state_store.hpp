@@ -116,6 +116,11 @@ public:
     std::optional<did_row> get(const std::string& did);
     std::vector<std::string> with_status(did_status status, std::size_t limit = 1u << 30);
     std::map<did_status, std::int64_t> status_counts();
+    /// `run --retry-failed`: every failed DID back to pending with a fresh
+    /// attempt count (its last error is kept until it ends again); returns them.
+    std::vector<std::string> requeue_failed();
+    /// The connection, for read-only reports (lib/report) run on the owner's thread.
+    database& db() noexcept { return db_; }
 
     // --- spool files (lib/spool) ---
     /// A new batch and its spool row (state recording), in one transaction.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace bsky {
 namespace {
 
@@ -67,6 +69,25 @@ TEST(Registry, ScrapeHooksRunBeforeRendering) {
     r.on_scrape([&] { g.set("a:443", ++calls * 1.5); });
     EXPECT_NE(r.render().find("tokens{host=\"a:443\"} 1.5\n"), std::string::npos);
     EXPECT_NE(r.render().find("tokens{host=\"a:443\"} 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bsky
+
+namespace bsky {
+namespace {
+
+TEST(BoundedLabels, TheBusiestKeepTheirSeriesTheRestBecomeOther) {
+    std::vector<std::pair<std::string, double>> w{{"c", 5}, {"a", 10}, {"b", 5}, {"d", 1}};
+    EXPECT_EQ(metrics::bounded_labels(w, 2), (std::vector<std::string>{"other", "a", "b", "other"})) << "ties go by name";
+    EXPECT_EQ(metrics::bounded_labels(w, 10), (std::vector<std::string>{"c", "a", "b", "d"}));
+    EXPECT_EQ(metrics::bounded_labels(w, 0, "rest"), (std::vector<std::string>(4, "rest")));
+    std::vector<std::pair<std::string, double>> many;
+    for (int i = 0; i < 10000; ++i) many.emplace_back("host" + std::to_string(i), i);
+    auto labels = metrics::bounded_labels(many, metrics::max_host_series);
+    std::set<std::string> distinct(labels.begin(), labels.end());
+    EXPECT_EQ(distinct.size(), metrics::max_host_series + 1);
+    EXPECT_EQ(labels[9999], "host9999");
 }
 
 }  // namespace
