@@ -83,7 +83,7 @@ PY
 attempts_before=$(sqlite3 "$out/state/state.db" "SELECT group_concat(attempts) FROM dids WHERE status = 'failed' ORDER BY did")
 
 # --- while a run writes: --retry-failed works the two failed DIDs again; status never blocks or fails ---
-"$cli" run --retry-failed --config "$tmp/config.yaml" --output-dir "$out" >"$tmp/retry.json" 2>"$tmp/retry.log" & run_pid=$!
+"$cli" run --retry-failed --config "$tmp/config.yaml" --output-dir "$out" --metrics-file "$tmp/m.prom" >"$tmp/retry.json" 2>"$tmp/retry.log" & run_pid=$!
 reads=0 bad=0
 while kill -0 $run_pid 2>/dev/null; do
   "$cli" status --output-dir "$out" --json >/dev/null 2>>"$tmp/concurrent.err" || bad=$((bad + 1))
@@ -97,6 +97,15 @@ import json,sys; s=json.load(open(sys.argv[1])); assert sorted(s['failed']) == s
 check retry-summary $? "$(cat "$tmp/retry.json")"
 attempts_after=$(sqlite3 "$out/state/state.db" "SELECT group_concat(attempts) FROM dids WHERE status = 'failed' ORDER BY did")
 [[ $attempts_after == "$attempts_before" ]]; check retry-fresh-attempts $? "attempts $attempts_before before, $attempts_after after (reset to 0, then counted again)"
+
+# --- the final metrics agree with the store and the queues ---
+sqlite3 -separator ' ' "$out/state/state.db" "SELECT status, COUNT(*) FROM dids GROUP BY status" >"$tmp/states2.txt"
+while read -r st n; do
+  grep -qx "bsky_state_dids{state=\"$st\"} $n" "$tmp/m.prom"; check "metric-state-$st" $? "$(grep bsky_state_dids "$tmp/m.prom")"
+done <"$tmp/states2.txt"
+while read -r t n; do
+  grep -qx "bsky_state_records{type=\"$t\"} $n" "$tmp/m.prom"; check "metric-records-$t" $? "$(grep bsky_state_records "$tmp/m.prom")"
+done <"$tmp/queued.txt"
 
 # --- errors name the path and the fix ---
 "$cli" status --state-dir "$tmp/nowhere" >/dev/null 2>"$tmp/err"; code=$?
