@@ -15,6 +15,14 @@ expect 0 '^usage: bsky-backfill <command>' -- "$cli" --help
 expect 0 '^bsky-backfill [0-9]+\.[0-9]+\.[0-9]+$' -- "$cli" --version
 expect 0 '^usage: bsky-backfill run' -- "$cli" run --help
 expect 0 '^usage: bsky-backfill inspect' -- "$cli" inspect --help
+expect 0 '^usage: bsky-backfill status' -- "$cli" status --help
+expect 0 '^usage: bsky-backfill failures' -- "$cli" failures --help
+# --help names every command, and run --help gives each option a line with its default.
+for c in run inspect status failures; do expect 0 "^  $c " -- "$cli" --help; done
+for o in --dids --dids-file --batch-size --start-timestamp --end-timestamp --types --config --plc-url --output --output-dir \
+         --metrics-listen --metrics-file --retry-failed; do expect 0 "^  $o " -- "$cli" run --help; done
+expect 0 '2024-09-27-00:00:00' -- "$cli" run --help
+expect 2 "status: unknown argument '--bogus'" -- "$cli" status --bogus
 expect 2 'missing command' -- "$cli"
 expect 2 "unknown command 'frobnicate'" -- "$cli" frobnicate
 expect 2 "run: unknown argument '--colour'" -- "$cli" run --colour
