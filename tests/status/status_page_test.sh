@@ -54,6 +54,18 @@ while read -r st n; do
 done <"$tmp/states.txt"
 grep -qx 'bsky_spool_files{state="finished"} 2' "$tmp/m.prom"; check metric-spool-files $? "$(grep bsky_spool_files "$tmp/m.prom")"
 
+# Every metric the Grafana dashboard queries is one the daemon publishes.
+python3 - "$(dirname "$0")/../../docs/grafana-dashboard.json" "$tmp/m.prom" <<'PY'; check dashboard-metrics $? "see above"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert any(i["name"] == "DS_PROMETHEUS" for i in d["__inputs"])
+published = set(re.findall(r"^# TYPE (\S+)", open(sys.argv[2]).read(), re.M))
+used = {re.sub(r"_(bucket|sum|count)$", "", m) for p in d["panels"] for t in p["targets"] for m in re.findall(r"\bbsky_[a-z_]+", t["expr"])}
+missing = sorted(m for m in used if m not in published)
+assert not missing, missing
+print(len(used), "dashboard metrics published")
+PY
+
 # --- /healthz: 200, 503 with the reason while the output directory is unwritable, 200 again ---
 code=$(curl -s -o "$tmp/h1" -w '%{http_code}' "http://$addr/healthz")
 [[ $code == 200 ]]; check healthz-ok $? "$code $(cat "$tmp/h1")"
