@@ -1,4 +1,5 @@
 #include "ops/metrics_server.hpp"
+#include "ops/status_monitor.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -9,7 +10,10 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <unistd.h>
 #include <thread>
 
 namespace bsky {
@@ -129,6 +133,45 @@ TEST(MetricsServer, SplitsHostAndPort) {
     EXPECT_FALSE(ops::split_host_port("127.0.0.1:99999", host, port));
     EXPECT_FALSE(ops::split_host_port(":80", host, port));
     EXPECT_FALSE(ops::split_host_port("127.0.0.1:", host, port));
+}
+
+TEST(MetricsServer, StatusPageAndJsonOnlyWithASource) {
+    asio::io_context io;
+    metrics::registry registry;
+    ops::metrics_server server(io.get_executor(), "127.0.0.1:0", registry);
+    auto address = server.local_address();
+    std::vector<std::future<std::string>> before;
+    before.push_back(http_exchange(address, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto replies = serve(server, io, std::move(before));
+    EXPECT_TRUE(replies[0].starts_with("HTTP/1.1 404")) << replies[0];
+
+    ops::metrics_server with_page(io.get_executor(), "127.0.0.1:0", registry);
+    address = with_page.local_address();
+    with_page.set_status_source([] { return std::string(R"({"total":3})"); });
+    std::vector<std::future<std::string>> pending;
+    pending.push_back(http_exchange(address, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    pending.push_back(http_exchange(address, "GET /status.json?t=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    replies = serve(with_page, io, std::move(pending));
+    EXPECT_TRUE(replies[0].starts_with("HTTP/1.1 200 OK\r\n")) << replies[0];
+    EXPECT_NE(replies[0].find("Content-Type: text/html; charset=utf-8\r\n"), std::string::npos);
+    EXPECT_NE(replies[0].find("fetch(\"status.json\""), std::string::npos) << "the page refreshes itself";
+    EXPECT_EQ(replies[0].find("src=\"http"), std::string::npos) << "no external assets";
+    EXPECT_TRUE(replies[1].starts_with("HTTP/1.1 200 OK\r\n")) << replies[1];
+    EXPECT_NE(replies[1].find("Content-Type: application/json\r\n"), std::string::npos);
+    EXPECT_TRUE(replies[1].ends_with("\r\n\r\n{\"total\":3}")) << replies[1];
+}
+
+TEST(StatusMonitor, ProbeFailsWhereNoFileCanBeCreated) {
+    auto dir = std::filesystem::temp_directory_path() / ("probe-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    EXPECT_EQ(ops::probe_writable(dir), "");
+    EXPECT_TRUE(std::filesystem::is_empty(dir)) << "the probe file is removed";
+    // A file where the directory should be: fails for root too.
+    auto file = dir / "not-a-dir";
+    { std::ofstream(file) << "x"; }
+    auto why = ops::probe_writable(file);
+    EXPECT_NE(why.find(file.string() + " does not take new files (Not a directory)"), std::string::npos) << why;
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
