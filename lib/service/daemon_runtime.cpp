@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <csignal>
 #include <cstdlib>
@@ -52,6 +53,7 @@ struct daemon_runtime::impl {
     schedule::task_group tasks;
     std::unique_ptr<ops::status_monitor> monitor;  // reads through backfill's exporter
     bool stopping = false, work_ended = false, results_due = false;
+    std::string failure;  ///< what made the work loop or the intake fail: the exit is then non-zero
     asio::signal_set* signals = nullptr;
 
     void reload() {
@@ -161,11 +163,25 @@ struct daemon_runtime::impl {
         co_await spool.check_finished();
     }
 
+    // A work loop or intake that throws ends the daemon with an error, so that
+    // systemd restarts it: running on without them would look healthy and do nothing.
+    asio::awaitable<void> essential(asio::awaitable<void> work, const char* name) {
+        try {
+            co_await std::move(work);
+        } catch (const boost::system::system_error& e) {
+            if (e.code() != asio::error::operation_aborted && failure.empty()) failure = std::string(name) + ": " + e.what();
+            throw;
+        } catch (const std::exception& e) {
+            if (failure.empty()) failure = std::string(name) + ": " + e.what();
+            throw;
+        }
+    }
+
     asio::awaitable<void> supervise() {
         auto ex = co_await asio::this_coro::executor;
         spool.on_recorded = [this] { backfill.wake(); };
         backfill.on_outcome([this](backfill::did_outcome&&) { results_may_be_due(); });
-        tasks.spawn(ex, backfill.run_forever(), "work loop", [this] {
+        tasks.spawn(ex, essential(backfill.run_forever(), "work loop"), "work loop", [this] {
             work_ended = true;
             // Work is over: the others end with it.
             tasks.cancel_all();
@@ -173,7 +189,10 @@ struct daemon_runtime::impl {
             monitor->stop();
             if (signals) signals->cancel();
         });
-        tasks.spawn(ex, spool.run(), "spool intake");
+        tasks.spawn(ex, essential(spool.run(), "spool intake"), "spool intake", [this] {
+            // The work loop's end ends the rest; its DIDs in flight return to pending.
+            if (!failure.empty()) backfill.abandon();
+        });
         tasks.spawn(ex, metrics_server.run(), "metrics server");
         tasks.spawn(ex, monitor->run(), "status monitor");
         if (auto usec = ops::watchdog_usec()) tasks.spawn(ex, watchdog(std::chrono::microseconds(usec)), "watchdog");
@@ -196,6 +215,12 @@ int daemon_runtime::run() {
     asio::co_spawn(m.io, m.supervise(), [&](std::exception_ptr e) { failure = e; });
     m.io.run();
     if (failure) std::rethrow_exception(failure);
+    if (!m.failure.empty()) {
+        m.logger.error("stopping with exit 1 after a failure of the {}; every DID not finished is pending for the next start, "
+                       "which recovers what the failure interrupted (under systemd, Restart=on-failure does it)",
+                       m.failure);
+        return 1;
+    }
     m.logger.info("stopped; every DID not finished is pending for the next start");
     return 0;
 }

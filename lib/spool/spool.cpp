@@ -3,6 +3,7 @@
 #include "backfill/intake.hpp"
 #include "backfill/runner.hpp"
 #include "export/exporter.hpp"
+#include "fault/fault.hpp"
 #include "spool/decisions.hpp"
 #include "spool/files.hpp"
 
@@ -216,6 +217,7 @@ asio::awaitable<void> spool_intake::impl::process(std::string name) {
         });
         return store.begin_spool_file(name, stored, identity);
     };
+    BSKY_FAULT_POINT("spool.begin");
     auto row = co_await on_store(begin);
     if (auto failure = co_await record(row, file.fd)) {
         auto roll_back = [&](state_store& store) { return store.roll_back_spool_file(row.id), 0; };
@@ -283,6 +285,7 @@ asio::awaitable<std::optional<std::string>> spool_intake::impl::record(spool_fil
     if (!carry.empty())
         if (auto failure = feed(carry)) co_return failure;
     co_await flush(true);
+    BSKY_FAULT_POINT("spool.complete");
     auto complete = [&](state_store& store) { return store.complete_spool_file(row.id, duplicates), 0; };
     co_await on_store(complete);
     co_return std::nullopt;
@@ -292,6 +295,7 @@ asio::awaitable<std::optional<std::string>> spool_intake::impl::record(spool_fil
 asio::awaitable<void> spool_intake::impl::accept(const spool_file_row& row, bool move) {
     auto from = in_spool(row.name), to = accepted(row.stored_name);
     if (move) {
+        BSKY_FAULT_POINT("spool.move");
         if (files::identity_at(from) != row.identity) {
             logger.warn("spool: {} was replaced before it could be moved to accepted/; its DIDs are recorded (batch {}), "
                         "and the new file is read as a batch of its own", from.string(), row.batch);
@@ -303,8 +307,10 @@ asio::awaitable<void> spool_intake::impl::accept(const spool_file_row& row, bool
         }
         if (!step_done(step::moved, to)) co_return;
     }
+    BSKY_FAULT_POINT("spool.report");
     co_await write_report(row);
     if (!step_done(step::reported, to)) co_return;
+    BSKY_FAULT_POINT("spool.mark-accepted");
     auto mark = [&](state_store& store) { return store.set_spool_state(row.id, spool_state::accepted), 0; };
     co_await on_store(mark);
     logger.info("spool: {}: accepted as batch {}; report in {}.report.json", row.name, row.batch, to.string());
@@ -352,11 +358,13 @@ asio::awaitable<void> spool_intake::impl::check_finished() {
             if (dids < 0) continue;
             auto per_batch = static_cast<std::int64_t>(std::max<std::size_t>(1, params.batch_size));
             auto path = finished(row.stored_name);
+            BSKY_FAULT_POINT("spool.result");
             files::atomic_file result(path);
             co_await backfill::write_stored_summary(exporter, row.batch, static_cast<std::size_t>((dids + per_batch - 1) / per_batch),
                                                     result.stream());
             result.commit();
             if (!step_done(step::result_written, path)) continue;
+            BSKY_FAULT_POINT("spool.mark-finished");
             auto mark = [&](state_store& store) { return store.set_spool_state(row.id, spool_state::finished), 0; };
             co_await on_store(mark);
             logger.info("spool: {}: all {} DIDs ended; result in {}", row.name, dids, path.string());
@@ -371,10 +379,12 @@ void spool_intake::impl::reject(const std::string& name, const std::optional<sta
     auto target = stored_name(name, [&](std::string_view candidate) {
         return fs::exists(rejected / candidate) || fs::exists(rejected / (std::string(candidate) + ".error"));
     });
+    BSKY_FAULT_POINT("spool.reject");
     if (auto ec = files::move_durably(from, rejected / target)) {
         logger.error("spool: {} cannot be read ({}) nor moved to rejected/: {}", from.string(), reason, ec.message());
         return;
     }
+    BSKY_FAULT_POINT("spool.reject-error");
     files::write_text_atomically(rejected / (target + ".error"),
                                  fmt::format("{}: cannot be read as a DID list: {}\nFix it and drop it into the spool directory again.\n",
                                              name, reason));
