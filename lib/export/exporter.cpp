@@ -7,6 +7,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
+#include <mutex>
+
 namespace bsky::exporter {
 
 namespace asio = boost::asio;
@@ -56,7 +59,22 @@ struct exporter::impl {
         }
     }
 
+    /// A DID waiting for its group commit; `error` is set on the exporter thread.
+    struct commit_request {
+        std::string did;
+        std::set<std::string> types;
+        state::did_result result;
+        bool handled = false;
+        std::exception_ptr error;
+    };
+    void commit_waiting();
+    void commit_group(const std::vector<std::shared_ptr<commit_request>>& group);
+
     asio::thread_pool thread{1};
+    std::mutex waiting_mutex;
+    /// Commits queued by their DIDs' tasks (any thread); the exporter thread takes them all at once.
+    std::vector<std::shared_ptr<commit_request>> waiting_commits;
+    std::atomic<std::uint64_t> groups{0};
     std::unique_ptr<sink> sink_;
     sink& queues;
     state::state_store state;
@@ -160,37 +178,86 @@ asio::awaitable<void> exporter::discard(std::string did) {
     co_await on_thread(work);
 }
 
+// Group commit: every commit queued while the exporter thread was busy goes
+// in one group, which costs one fsync of state.db for `committing` and one
+// per queue file for the move, where each DID alone paid all of them (the
+// exporter thread's fsyncs were the bound of a run of small repos). Each DID
+// is still all or nothing, and `done` only once its rows are durable.
 asio::awaitable<void> exporter::commit(std::string did, std::set<std::string> types, state::did_result result) {
+    auto request = std::make_shared<impl::commit_request>();
+    request->did = std::move(did);
+    request->types = std::move(types);
+    request->result = std::move(result);
+    {
+        std::lock_guard lock(impl_->waiting_mutex);
+        impl_->waiting_commits.push_back(request);
+    }
     auto work = [&] {
-        impl_->check_state();
-        try {
-            impl_->finish_interrupted_commits();
-        } catch (const storage_error&) {
-            throw;
-        } catch (const std::exception& e) {
-            throw impl_->give_back(did, "not committed: the interrupted commit of " + impl_->interrupted_commits.front() +
-                                            " still cannot be finished: " + e.what());
-        }
-        // The result is written with `committing` so a crash mid-commit can be rolled forward.
-        impl_->write_state([&] { impl_->state.mark_final(did, state::did_status::committing, "", result); });
-        try {
-            impl_->queues.commit(did, types);
-        } catch (const std::exception& e) {
-            // Some of its records may be in the queues already: it can only go forward.
-            impl_->interrupted_commits.push_back(did);
-            std::string message = std::string("moving its records into the queues failed: ") + e.what() +
-                                  "; it stays `committing` and is finished before the next DID commits, or by the next run; "
-                                  "free disk space (or make the output directory writable)";
-            try {
-                impl_->state.note_error(did, message);
-            } catch (const std::exception&) {
-            }
-            throw storage_error(did + ": " + message);
-        }
-        impl_->write_state([&] { impl_->state.mark_done(did, result); });
+        // An earlier group may have taken this DID already.
+        if (!request->handled) impl_->commit_waiting();
+        if (request->error) std::rethrow_exception(request->error);
         return 0;
     };
     co_await on_thread(work);
+}
+
+std::uint64_t exporter::commit_groups() const noexcept { return impl_->groups.load(); }
+
+void exporter::impl::commit_waiting() {
+    std::vector<std::shared_ptr<commit_request>> group;
+    {
+        std::lock_guard lock(waiting_mutex);
+        group.swap(waiting_commits);
+    }
+    for (auto& request : group) request->handled = true;
+    ++groups;
+    try {
+        commit_group(group);
+    } catch (...) {
+        // A failure that names no DID (the state store): the same for all.
+        auto error = std::current_exception();
+        for (auto& request : group)
+            if (!request->error) request->error = error;
+    }
+}
+
+void exporter::impl::commit_group(const std::vector<std::shared_ptr<commit_request>>& group) {
+    check_state();
+    try {
+        finish_interrupted_commits();
+    } catch (const storage_error&) {
+        throw;
+    } catch (const std::exception& e) {
+        std::string why = "not committed: the interrupted commit of " + interrupted_commits.front() + " still cannot be finished: " + e.what();
+        for (auto& request : group) request->error = std::make_exception_ptr(give_back(request->did, why));
+        return;
+    }
+    std::vector<state::state_store::final_mark> marks;
+    std::vector<sink::commit_item> items;
+    for (const auto& request : group) {
+        marks.push_back({request->did, request->result});
+        items.push_back({request->did, request->types});
+    }
+    // The results are written with `committing` so a crash mid-commit can be rolled forward.
+    write_state([&] { state.mark_group(state::did_status::committing, marks); });
+    try {
+        queues.commit_group(items);
+    } catch (const std::exception& e) {
+        // Some of their records may be in the queues already: they can only go forward.
+        std::string message = std::string("moving its records into the queues failed: ") + e.what() +
+                              "; it stays `committing` and is finished before the next DID commits, or by the next run; "
+                              "free disk space (or make the output directory writable)";
+        for (auto& request : group) {
+            interrupted_commits.push_back(request->did);
+            try {
+                state.note_error(request->did, message);
+            } catch (const std::exception&) {
+            }
+            request->error = std::make_exception_ptr(storage_error(request->did + ": " + message));
+        }
+        return;
+    }
+    write_state([&] { state.mark_group(state::did_status::done, marks); });
 }
 
 asio::awaitable<void> exporter::finish(std::string did, state::did_status status, std::string error, state::did_result result) {

@@ -63,6 +63,8 @@ public:
     boost::asio::awaitable<std::vector<state::queued_did>> unfinished_after(std::int64_t after_batch, std::int64_t after_seq,
                                                                             std::size_t limit);
     boost::asio::awaitable<std::int64_t> batch_count(std::int64_t batch);
+    /// How many group commits have run (each of one or more DIDs), for the log and tests.
+    std::uint64_t commit_groups() const noexcept;
     /// Runs `visit(state_store&)` on the exporter thread (reports that read many rows).
     boost::asio::awaitable<void> visit(std::function<void(state::state_store&)> visit);
 

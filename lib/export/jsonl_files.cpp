@@ -249,6 +249,12 @@ void jsonl_files::roll_forward(const std::string& did) {
 }
 
 void jsonl_files::recover(const std::vector<std::string>& committing) {
+    // A group commit (sink::commit_group) leaves several DIDs `committing`, at
+    // most one of them with a journal: that one first, since its roll-forward
+    // truncates the parts back to its journal, which would cut off the lines of
+    // a DID committed from the start before it.
+    for (const auto& did : committing)
+        if (fs::exists(staging_dir(did) / "journal")) roll_forward(did);
     for (const auto& did : committing) roll_forward(did);
     std::error_code ec;
     fs::remove_all(dir_ / ".staging", ec);

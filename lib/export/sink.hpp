@@ -23,6 +23,18 @@ public:
     virtual void stage(const std::string& type, const std::string& did, const std::string& records, std::size_t count,
                        std::size_t batch_size, const std::string& rev) = 0;
     virtual void commit(const std::string& did, const std::set<std::string>& types) = 0;
+    /// One DID's part of a group commit.
+    struct commit_item {
+        std::string did;
+        std::set<std::string> types;
+    };
+    /// Several DIDs' commit() at once, each still all or nothing. A sink may share
+    /// one transaction and one fsync per file between them (the exporter groups
+    /// the commits that arrive while it is busy). After a throw every DID of the
+    /// group is left to roll_forward(), in the group's order.
+    virtual void commit_group(const std::vector<commit_item>& group) {
+        for (const auto& item : group) commit(item.did, item.types);
+    }
     virtual void discard(const std::string& did) = 0;
     /// Finishes a commit() that was interrupted (by a crash or a write error), from
     /// what is still staged; nothing of another DID may have been committed since.

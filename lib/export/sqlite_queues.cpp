@@ -69,16 +69,25 @@ void sqlite_queues::stage(const std::string& type, const std::string& did, const
         .bind(1, did).bind(2, payload).bind(3, metadata).bind(4, now_pipeline()).run();
 }
 
-void sqlite_queues::commit(const std::string& did, const std::set<std::string>& types) {
-    for (const auto& type : types) {
+void sqlite_queues::commit(const std::string& did, const std::set<std::string>& types) { commit_group({{did, types}}); }
+
+void sqlite_queues::commit_group(const std::vector<commit_item>& group) {
+    // Per file, the DIDs that have rows in it, in the group's order (the queue's order).
+    std::map<std::string, std::vector<const std::string*>> by_type;
+    for (const auto& item : group)
+        for (const auto& type : item.types) by_type[type].push_back(&item.did);
+    for (const auto& [type, dids] : by_type) {
         auto& db = open(type);
-        // The move is the DID's commit point for this queue: make it durable.
+        // The move is the commit point of these DIDs for this queue: make it durable.
         state::database::full_sync durable(db);
         state::database::transaction tx(db);
-        db.cached("INSERT INTO queue(payload, metadata, created_at, status) "
-                  "SELECT payload, metadata, created_at, 'pending' FROM staging WHERE did = ? ORDER BY id")
-            .bind(1, did).run();
-        db.cached("DELETE FROM staging WHERE did = ?").bind(1, did).run();
+        auto& move = db.cached("INSERT INTO queue(payload, metadata, created_at, status) "
+                               "SELECT payload, metadata, created_at, 'pending' FROM staging WHERE did = ? ORDER BY id");
+        auto& clear = db.cached("DELETE FROM staging WHERE did = ?");
+        for (const auto* did : dids) {
+            move.bind(1, *did).run();
+            clear.bind(1, *did).run();
+        }
         BSKY_FAULT_POINT("sqlite.commit.move");
         tx.commit();
     }

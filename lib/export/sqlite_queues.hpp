@@ -30,6 +30,8 @@ public:
                std::size_t batch_size, const std::string& rev) override;
     /// Moves the DID's staged rows into `queue` for each of `types`.
     void commit(const std::string& did, const std::set<std::string>& types) override;
+    /// Moves the staged rows of every DID of the group, one transaction (one fsync) per queue file.
+    void commit_group(const std::vector<commit_item>& group) override;
     /// Deletes the DID's staged rows from every queue file.
     void discard(const std::string& did) override;
     /// Moves whatever is still staged for the DID, in every queue file, into `queue`.

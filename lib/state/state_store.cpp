@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -49,6 +50,10 @@ int state_store::lock(const std::filesystem::path& dir) {
 state_store::~state_store() { ::close(lock_fd_); }
 
 state_store::state_store(const std::filesystem::path& dir) : lock_fd_(lock(dir)), db_(dir / "state.db") {
+    // A list of millions of DIDs makes B-trees of hundreds of MB; the default
+    // 2 MB cache held not even their inner pages, so every insert read some.
+    // 32 MiB is the most this ever takes (SQLite allocates pages as it uses them).
+    db_.exec("PRAGMA cache_size=-32768");
     db_.exec(R"(CREATE TABLE IF NOT EXISTS batches(
         id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, dids INTEGER NOT NULL, created_at INTEGER NOT NULL))");
     db_.exec(R"(CREATE TABLE IF NOT EXISTS dids(
@@ -81,17 +86,25 @@ std::size_t state_store::add_to_batch(std::int64_t batch, const std::vector<std:
     auto& last = db_.cached("SELECT COALESCE(MAX(seq), 0) FROM batch_dids WHERE batch = ?");
     last.bind(1, batch);
     last.step();
-    auto seq = last.column_int(0);
+    auto base = last.column_int(0);
     last.reset();
+    // Inserted in DID order: the DID-keyed B-trees (dids, batch_dids) then take
+    // a chunk as one pass over their leaves instead of a random page per DID,
+    // which was the whole cost of a large list. A DID keeps its input position
+    // as its seq (gaps where duplicates were), so the input order stays the
+    // work order; a stable sort keeps the first of a DID's repeats.
+    std::vector<std::uint32_t> order(dids.size());
+    for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return dids[a] < dids[b]; });
     auto now = now_ms();
     auto& insert_did = db_.cached("INSERT OR IGNORE INTO dids(did, status, batch, created_at, updated_at) VALUES(?, 'pending', ?, ?, ?)");
     auto& insert_member = db_.cached("INSERT OR IGNORE INTO batch_dids(batch, seq, did) VALUES(?, ?, ?)");
     std::size_t duplicates = 0;
-    for (const auto& did : dids) {
+    for (auto i : order) {
+        const auto& did = dids[i];
         insert_did.bind(1, did).bind(2, batch).bind(3, now).bind(4, now).run();
-        insert_member.bind(1, batch).bind(2, seq + 1).bind(3, did).run();
+        insert_member.bind(1, batch).bind(2, base + 1 + static_cast<std::int64_t>(i)).bind(3, did).run();
         if (db_.changes() == 0) ++duplicates;
-        else ++seq;
     }
     // Counted by what this chunk added: a COUNT(*) over the batch would make a
     // list of N DIDs cost N^2 / chunk row visits to accept.
@@ -175,6 +188,23 @@ void state_store::mark_final(const std::string& did, did_status status, std::str
     // queue files: they must reach the disk before anything that follows.
     // (`running`/`pending` may be lost in a power cut: recovery redoes the DID.)
     database::full_sync durable(db_);
+    write_final(did, status, error, r);
+}
+
+void state_store::mark_group(did_status status, const std::vector<final_mark>& dids) {
+    // `committing` must be on disk before any queue row of these DIDs moves. A
+    // group's `done` needs no fsync of its own: its rows are durable already,
+    // and if a power cut takes the mark (never later ones: a WAL keeps the
+    // order of its commits) the DID is still `committing`, which recovery
+    // finishes with nothing left to move. The next group's fsync carries it.
+    std::optional<database::full_sync> durable;
+    if (status != did_status::done) durable.emplace(db_);
+    database::transaction tx(db_);
+    for (const auto& d : dids) write_final(d.did, status, "", d.result);
+    tx.commit();
+}
+
+void state_store::write_final(const std::string& did, did_status status, std::string_view error, const did_result& r) {
     BSKY_FAULT_POINT(status == did_status::committing ? "state.committing" : "state.final");
     auto& st = db_.cached(
         "UPDATE dids SET status = ?, last_error = ?, pds = ?, rev = ?, counts = ?, records = ?, skipped = ?, invalid = ?, "

@@ -108,6 +108,15 @@ public:
     void mark_running(const std::string& did);
     void mark_done(const std::string& did, const did_result& result);
     void mark_final(const std::string& did, did_status status, std::string_view error, const did_result& result = {});
+    /// One DID of a group commit.
+    struct final_mark {
+        std::string did;
+        did_result result;
+    };
+    /// mark_final(did, status, "", result) for several DIDs in one transaction.
+    /// `committing` is on disk when this returns (one fsync for the group); `done`
+    /// is not synced (see the .cpp: a DID whose `done` is lost is rolled forward).
+    void mark_group(did_status status, const std::vector<final_mark>& dids);
     /// Back to `pending` with the reason (a write error, not the DID's fault): the next run redoes it.
     void mark_retryable(const std::string& did, std::string_view error);
     /// Keeps the reason without changing the status (a DID left `committing`).
@@ -141,6 +150,7 @@ public:
 
 private:
     void create_spool_schema();
+    void write_final(const std::string& did, did_status status, std::string_view error, const did_result& result);
     did_row read_row(statement& st, std::string did, int first_column);
     static int lock(const std::filesystem::path& dir);
     int lock_fd_;

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 namespace {
 
@@ -40,6 +42,59 @@ TEST_F(StateStore, BatchesKeepInputOrderAndDropDuplicates) {
         EXPECT_EQ(r.reason, "not a DID");
     });
     EXPECT_EQ(rejected, 1);
+}
+
+TEST_F(StateStore, ALargeShuffledListKeepsInputOrderAcrossChunksAndRepeats) {
+    // Inserted in DID order inside a chunk: the order read back must still be
+    // the input's, with each DID at its first appearance.
+    std::vector<std::string> input;
+    std::uint32_t x = 12345;
+    for (int i = 0; i < 3000; ++i) {
+        x = x * 1103515245u + 12345u;
+        input.push_back("did:plc:" + std::to_string((x >> 8) % 2000));  // about a third repeat
+    }
+    std::vector<std::string> expected;
+    std::set<std::string> seen;
+    for (const auto& d : input)
+        if (seen.insert(d).second) expected.push_back(d);
+    state_store store(dir_);
+    auto batch = store.begin_batch("big.txt");
+    std::size_t duplicates = 0;
+    for (std::size_t at = 0; at < input.size(); at += 700)
+        duplicates += store.add_to_batch(batch, {input.begin() + at, input.begin() + std::min(input.size(), at + 700)});
+    EXPECT_EQ(duplicates, input.size() - expected.size());
+    EXPECT_EQ(store.batch_count(batch), static_cast<std::int64_t>(expected.size()));
+    std::vector<std::string> order;
+    store.for_each_in_batch(batch, [&](const did_row& row) { order.push_back(row.did); });
+    EXPECT_EQ(order, expected);
+    std::vector<std::string> walked;
+    std::int64_t after = 0;
+    for (auto page = store.unfinished(batch, 0, 500); !page.empty(); page = store.unfinished(batch, after, 500))
+        for (auto& [seq, did] : page) {
+            EXPECT_GT(seq, after);
+            after = seq;
+            walked.push_back(did);
+        }
+    EXPECT_EQ(walked, expected) << "the work loop reads the input order by seq";
+}
+
+TEST_F(StateStore, AGroupIsMarkedCommittingThenDoneInOneTransaction) {
+    {
+        state_store store(dir_);
+        store.add_batch("g", {"did:plc:a", "did:plc:b", "did:plc:c"});
+        std::vector<state_store::final_mark> group{{"did:plc:a", {.pds = "https://a", .records = 3}},
+                                                   {"did:plc:b", {.pds = "https://b", .records = 5}}};
+        store.mark_group(did_status::committing, group);
+        EXPECT_EQ(store.get("did:plc:a")->status, did_status::committing);
+        EXPECT_EQ(store.get("did:plc:b")->result.records, 5);
+        EXPECT_EQ(store.get("did:plc:c")->status, did_status::pending);
+        store.mark_group(did_status::done, {group[0]});
+    }  // a crash here: b's commit was under way
+    state_store store(dir_);
+    EXPECT_EQ(store.recover(), (std::vector<std::string>{"did:plc:b"}));
+    EXPECT_EQ(store.get("did:plc:a")->status, did_status::done);
+    EXPECT_EQ(store.get("did:plc:a")->result.pds, "https://a");
+    EXPECT_EQ(store.get("did:plc:b")->result.pds, "https://b") << "the result survives for the roll-forward";
 }
 
 TEST_F(StateStore, UnfinishedWalksForwardAndSkipsFinalDids) {
