@@ -379,7 +379,7 @@ int run_command(daemon::arg_cursor& args) {
         std::unique_ptr<ops::metrics_server> metrics_server;
         if (!opts.metrics_listen.empty()) {
             metrics_server = std::make_unique<ops::metrics_server>(io.get_executor(), opts.metrics_listen, registry);
-            logger.info("metrics at http://{}/metrics, status page at http://{}/", metrics_server->local_address(),
+            logger.info("metrics at http://{}/metrics and the status page at http://{}/", metrics_server->local_address(),
                         metrics_server->local_address());
         }
         // The store's figures (and /healthz, /status.json) whenever metrics are published at all.

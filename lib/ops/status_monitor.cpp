@@ -24,6 +24,10 @@ using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 
 std::string probe_writable(const std::filesystem::path& dir) {
+    // The sinks create their directory on their first write; one not made yet is
+    // healthy when it can be made (an existing one is left as it is).
+    std::error_code ignored;
+    std::filesystem::create_directories(dir, ignored);
     auto probe = dir / (".bsky-healthz-" + std::to_string(::getpid()));
     int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)

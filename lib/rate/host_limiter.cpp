@@ -195,27 +195,13 @@ void host_limiter::attach_metrics(metrics::registry& registry) {
     auto& rate_limited = registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
     registry.on_scrape([this, &tokens, &paused, &in_flight, &rate_limited] {
         // Republish only the hosts held now: forgotten hosts' series go with them.
-        // The busiest hosts (by requests) keep a series each, the rest add up under "other".
-        for (auto* family : {&tokens, &paused, &in_flight, &rate_limited}) family->clear();
-        auto hosts = snapshot();
-        std::vector<std::pair<std::string, double>> weights;
-        for (const auto& [host, s] : hosts) weights.emplace_back(host, static_cast<double>(s.requests));
-        for (const auto& [host, n] : impl_->rate_limited_totals)
-            if (!hosts.contains(host)) weights.emplace_back(host, static_cast<double>(n));
-        std::map<std::string, std::string> label_of;
-        auto labels = metrics::bounded_labels(weights, metrics::max_host_series);
-        for (std::size_t i = 0; i < weights.size(); ++i) label_of[weights[i].first] = labels[i];
-        for (const auto& [host, s] : hosts) {
-            const auto& label = label_of[host];
-            tokens.add(label, s.tokens);
-            in_flight.add(label, s.in_flight);
-            auto& p = paused;
-            p.set(label, std::max(p.value(label), s.paused_for_seconds));
+        for (auto* family : {&tokens, &paused, &in_flight}) family->clear();
+        for (const auto& [host, s] : snapshot()) {
+            tokens.set(host, s.tokens);
+            paused.set(host, s.paused_for_seconds);
+            in_flight.set(host, s.in_flight);
         }
-        for (const auto& [host, n] : impl_->rate_limited_totals) {
-            auto it = label_of.find(host);
-            rate_limited.add(it == label_of.end() ? std::string_view("other") : std::string_view(it->second), static_cast<double>(n));
-        }
+        for (const auto& [host, n] : impl_->rate_limited_totals) rate_limited.set(host, static_cast<double>(n));
     });
 }
 

@@ -198,7 +198,7 @@ struct daemon_runtime::impl {
         if (auto usec = ops::watchdog_usec()) tasks.spawn(ex, watchdog(std::chrono::microseconds(usec)), "watchdog");
         tasks.spawn(ex, report_status(), "status");
         ops::sd_notify("READY=1\nSTATUS=started");
-        logger.info("bsky-backfilld {} started with {}; metrics at http://{}/metrics, status page at http://{}/", BSKY_VERSION,
+        logger.info("bsky-backfilld {} started with {}; metrics at http://{}/metrics and the status page at http://{}/", BSKY_VERSION,
                     config_path.string(), metrics_server.local_address(), metrics_server.local_address());
         co_await watch_signals();
     }

@@ -14,7 +14,7 @@ wait_for() {  # wait_for FILE PATTERN
 sed -e 's/^  listen: 127.0.0.1:9464/  listen: 127.0.0.1:0/' -e "s#/var/lib/bsky-backfill/#$tmp/var/#" "$example" >"$tmp/config.yaml"
 scrape() { python3 -c 'import sys, urllib.request
 try: r = urllib.request.urlopen(sys.argv[1], timeout=5); print(r.status); print(r.read().decode())
-except urllib.error.HTTPError as e: print(e.code)' "$1"; }
+except urllib.error.HTTPError as e: print(e.code); print(e.read().decode())' "$1"; }
 # A stand-in for systemd's notify socket: a datagram listener that logs what it receives.
 python3 - "$tmp/notify.sock" >"$tmp/notify.log" <<'PY' &
 import socket, sys
@@ -32,7 +32,8 @@ pid=$!
 wait_for "$tmp/notify.log" 'READY=1'; check ready $? "no READY=1: $(cat "$tmp/notify.log") $(cat "$tmp/log")"
 metrics_url=$(grep -o 'metrics at http://[^ ]*' "$tmp/log" | head -1 | cut -d' ' -f3)
 [[ $metrics_url == http://127.0.0.1:*/metrics ]]; check metrics-address $? "no metrics address in the log: $(cat "$tmp/log")"
-health=$(scrape "${metrics_url%/metrics}/healthz")
+# /healthz is 200 once the first state-store read and write probe have answered.
+for _ in $(seq 1 100); do health=$(scrape "${metrics_url%/metrics}/healthz"); [[ $health == $'200\nok'* ]] && break; sleep 0.1; done
 [[ $health == $'200\nok'* ]]; check healthz $? "$health"
 
 # A valid change: the log level and a restart-only key.
