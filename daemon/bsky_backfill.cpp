@@ -160,7 +160,8 @@ int inspect(daemon::arg_cursor& args) {
     std::setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
     backfill::record_lines printer({cfg.time_range.start_time, cfg.time_range.end_time}, format == "pipeline",
                                    [](std::string_view line) -> std::error_code {
-                                       if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fputc('\n', stdout) == EOF)
+                                       // Unlocked: one thread writes stdout, and a lock per record shows at 500k records.
+                                       if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || fputc_unlocked('\n', stdout) == EOF)
                                            return std::make_error_code(std::errc::io_error);
                                        return {};
                                    });
