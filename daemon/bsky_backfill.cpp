@@ -1,4 +1,5 @@
 // bsky-backfill: the one-shot CLI. Wiring only: arguments and output.
+#include "backfill/car_file.hpp"
 #include "backfill/classify.hpp"
 #include "backfill/runner.hpp"
 #include "backfill/transform.hpp"
@@ -100,40 +101,6 @@ std::string read_file(const std::string& path) {
     return s.str();
 }
 
-// Writes one record a line (SPEC §6, raw or pipeline format) to stdout.
-class record_printer final : public repo::record_sink {
-public:
-    record_printer(backfill::time_range range, bool pipeline) : range_(range), pipeline_(pipeline) {}
-
-    std::error_code on_commit(const repo::commit_info& c) override {
-        did_ = c.did;
-        rev_ = c.rev;
-        return {};
-    }
-
-    std::error_code on_record(const repo::record_view& r) override {
-        auto type = backfill::record_type(r.collection, r.value).type;
-        auto sync = backfill::compute_synctimestamp(r.value["createdAt"], range_);
-        uri_.assign("at://").append(did_).append("/").append(r.path);
-        cid_.clear();
-        r.id.append_to(cid_);
-        backfill::record_meta meta{uri_, cid_, did_, r.collection, r.rkey, type,
-                                   sync.value ? std::optional<std::string_view>(sync.value->view()) : std::nullopt, rev_};
-        line_.clear();
-        if (pipeline_) backfill::write_pipeline_record(r.value, meta, line_);
-        else backfill::write_raw_record(r.value, meta, line_);
-        line_.push_back('\n');
-        if (std::fwrite(line_.data(), 1, line_.size(), stdout) != line_.size())
-            return std::make_error_code(std::errc::io_error);
-        return {};
-    }
-
-private:
-    backfill::time_range range_;
-    bool pipeline_;
-    std::string did_, rev_, line_, uri_, cid_;
-};
-
 int inspect(daemon::arg_cursor& args) {
     std::string file, did, key_text, did_doc_path, format = "raw";
     bool allow_partial = false;
@@ -189,32 +156,26 @@ int inspect(daemon::arg_cursor& args) {
     }
 
     auto cfg = config::defaults();
-    record_printer printer({cfg.time_range.start_time, cfg.time_range.end_time}, format == "pipeline");
     static char out_buffer[1 << 20];
     std::setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
-
-    std::FILE* in = std::fopen(file.c_str(), "rb");
-    if (!in) {
-        std::fprintf(stderr, "bsky-backfill inspect: %s: cannot open: %s\n", file.c_str(), std::strerror(errno));
+    backfill::record_lines printer({cfg.time_range.start_time, cfg.time_range.end_time}, format == "pipeline",
+                                   [](std::string_view line) -> std::error_code {
+                                       // Unlocked: one thread writes stdout, and a lock per record shows at 500k records.
+                                       if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || fputc_unlocked('\n', stdout) == EOF)
+                                           return std::make_error_code(std::errc::io_error);
+                                       return {};
+                                   });
+    auto started = std::chrono::steady_clock::now();
+    backfill::car_file_reader car(file, printer, options);
+    if (!car.opened()) {
+        std::fprintf(stderr, "bsky-backfill inspect: %s\n", car.error().c_str());
         return 1;
     }
-    std::error_code size_ec;
-    options.expected_bytes = std::filesystem::file_size(file, size_ec);
-    auto started = std::chrono::steady_clock::now();
-    repo::repo_reader reader(printer, options);
-    std::vector<std::uint8_t> chunk(1 << 16);
-    std::error_code ec;
-    while (!ec) {
-        auto n = std::fread(chunk.data(), 1, chunk.size(), in);
-        if (n == 0) break;
-        ec = reader.put({chunk.data(), n});
-    }
-    bool read_error = std::ferror(in);
-    std::fclose(in);
-    if (!ec && !read_error) ec = reader.finish();
+    bool ok = car.run();
     std::fflush(stdout);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
+    const auto& reader = car.reader();
     auto stats = reader.stats();
     const auto& commit = reader.commit();
     auto signature = commit ? commit->signature : repo::signature_state::unverified;
@@ -226,12 +187,8 @@ int inspect(daemon::arg_cursor& args) {
                  static_cast<unsigned long long>(stats.mst_nodes), static_cast<unsigned long long>(stats.bytes), seconds,
                  static_cast<unsigned long long>(stats.missing), std::string(repo::to_string(signature)).c_str());
     for (const auto& m : reader.missing()) std::fprintf(stderr, "bsky-backfill inspect: %s: missing %s\n", file.c_str(), m.c_str());
-    if (read_error) {
-        std::fprintf(stderr, "bsky-backfill inspect: %s: read error\n", file.c_str());
-        return 1;
-    }
-    if (ec) {
-        std::fprintf(stderr, "bsky-backfill inspect: %s: %s\n", file.c_str(), reader.error_message().c_str());
+    if (!ok) {
+        std::fprintf(stderr, "bsky-backfill inspect: %s\n", car.error().c_str());
         return 1;
     }
     return 0;

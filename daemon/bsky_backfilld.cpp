@@ -24,11 +24,15 @@ constexpr const char* usage_text =
     "(limits, types, time range, retries apply to DIDs that start afterwards);\n"
     "SIGTERM lets DIDs in flight finish (stop_timeout_seconds), then stops.\n"
     "\n"
-    "options:\n"
-    "  --config FILE   YAML configuration (default /etc/bsky-backfill/config.yaml)\n"
-    "  --check-config  validate the configuration, print the result and exit\n"
+    "options (default, then an example):\n"
+    "  --config FILE   YAML configuration (/etc/bsky-backfill/config.yaml)  --config /srv/backfill/config.yaml\n"
+    "  --check-config  validate the configuration, print the result and exit (off)  --check-config --config new.yaml\n"
     "  --help          this text\n"
-    "  --version       print the version\n";
+    "  --version       print the version\n"
+    "\n"
+    "Everything else (spool_dir, state_dir, output, metrics.listen, rate limits)\n"
+    "is set in the configuration file: see config.example.yaml and operations.md\n"
+    "(installed in share/doc/bsky-backfill; in the source, config/ and docs/).\n";
 
 int run(int argc, char** argv) {
     std::filesystem::path config_path = "/etc/bsky-backfill/config.yaml";

@@ -65,7 +65,9 @@ fetcher::fetcher(http_client& client, rate::host_limiter& limiter, retry_params 
 
 void fetcher::attach_metrics(metrics::registry& registry, std::string client) {
     metrics_.responses = &registry.counter("bsky_http_responses_total", "HTTP responses by status code (\"error\": no response)", "client,code");
-    metrics_.retries = &registry.counter("bsky_fetch_retries_total", "Attempts repeated after a timeout, reset, truncation or 5xx", "client");
+    // By host as well: one failing PDS among thousands is what an operator needs to find.
+    metrics_.retries = &registry.counter("bsky_fetch_retries_total", "Attempts repeated after a timeout, reset, truncation or 5xx, by the host that failed",
+                                         "client,host");
     metrics_.failures = &registry.counter("bsky_fetch_failures_total", "Fetches that gave up or failed for good", "client");
     metrics_.latency = &registry.histogram_family("bsky_fetch_latency_seconds", "From sending a request to its response's first body byte (or its end)",
                                                   "client", metrics::latency_buckets());
@@ -145,7 +147,7 @@ asio::awaitable<fetch_result> fetcher::get(std::string url, std::string limit_ke
             co_return result;
         }
         ++retries_;
-        if (metrics_.retries) metrics_.retries->add(metrics_.client);
+        if (metrics_.retries) metrics_.retries->add({metrics_.client, answering});
         timer.expires_after(backoff_delay(result.attempts - 1, params_, rng_));
         co_await timer.async_wait(asio::use_awaitable);
     }

@@ -66,7 +66,7 @@ public:
 private:
     struct counters {
         metrics::family* responses = nullptr;     ///< {client,code}
-        metrics::family* retries = nullptr;       ///< {client}
+        metrics::family* retries = nullptr;       ///< {client,host}: the host whose answer (or silence) is retried
         metrics::family* failures = nullptr;      ///< {client}
         metrics::histogram* latency = nullptr;    ///< {client}
         std::string client;

@@ -60,6 +60,8 @@ struct status_monitor::impl {
           bytes(r.gauge("bsky_state_repo_bytes", "Repo (CAR) bytes fetched for the DIDs that ended (from the state store)")),
           spool_files(r.gauge("bsky_spool_files", "Spool files by state (recording, recorded, accepted, finished)", "state")),
           read_seconds(r.gauge("bsky_state_read_seconds", "How long the last read of the state store took")),
+          exporter_wait(r.gauge("bsky_exporter_wait_seconds",
+                                "How long the last read of the state store waited for the exporter thread (its backlog of commits and writes)")),
           healthy(r.gauge("bsky_healthy", "1 when /healthz answers 200")) {
         r.gauge("bsky_build_info", "The running version", "version").set(options.version, 1);
         r.on_scrape([this] { healthy.set(unhealthy_reason().empty() ? 1 : 0); });
@@ -69,7 +71,7 @@ struct status_monitor::impl {
     monitor_options options;
     std::function<report::sample()> progress;
     std::function<std::vector<report::live_host>()> hosts;
-    metrics::family &dids, &records, &bytes, &spool_files, &read_seconds, &healthy;
+    metrics::family &dids, &records, &bytes, &spool_files, &read_seconds, &exporter_wait, &healthy;
 
     report::store_summary summary;
     std::vector<report::failure> recent;
@@ -105,7 +107,13 @@ struct status_monitor::impl {
         report::store_summary fresh;
         std::vector<report::failure> latest;
         std::string probe, failure;
+        auto began = clock::now();
+        // The read queues behind every commit and write handed to the exporter
+        // before it: the time until it starts is that backlog, which the state
+        // store's own read time does not show.
+        clock::duration waited{};
         auto work = [&](state::state_store& store) {
+            waited = clock::now() - began;
             try {
                 fresh = report::summarize(store.db());
                 latest = report::failures(store.db(), 20);
@@ -116,13 +124,13 @@ struct status_monitor::impl {
             for (const auto& dir : options.writable_dirs)
                 if (probe.empty()) probe = probe_writable(dir);
         };
-        auto began = clock::now();
         try {
             co_await exporter.visit(work);
         } catch (const std::exception& e) {
             failure = std::string("the exporter cannot read the state store: ") + e.what();
         }
         read_seconds.set(std::chrono::duration<double>(clock::now() - began).count());
+        exporter_wait.set(std::chrono::duration<double>(waited).count());
         read_error = failure;
         probe_error = probe;
         if (failure.empty()) {

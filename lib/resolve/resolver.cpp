@@ -17,10 +17,20 @@ std::string document_url(const std::string& did, const std::string& plc_url) {
     return {};
 }
 
+void resolver::attach_metrics(metrics::registry& registry) {
+    cache_lookups_ = &registry.counter("bsky_resolver_cache_total", "DID lookups answered from the resolver's cache (hit) or not (miss)", "result");
+    // Both series from the start, so a rate over them is defined before the first hit.
+    cache_lookups_->add("hit", 0);
+    cache_lookups_->add("miss", 0);
+    auto& entries = registry.gauge("bsky_resolver_cache_entries", "DID documents (and not-found answers) the resolver's cache holds");
+    registry.on_scrape([this, &entries] { entries.set(static_cast<double>(cached_entries())); });
+}
+
 asio::awaitable<resolution> resolver::resolve(std::string did) {
     auto now = std::chrono::steady_clock::now();
     if (auto it = cache_.find(did); it != cache_.end()) {
         if (it->second.expires > now) {
+            if (cache_lookups_) cache_lookups_->add("hit");
             auto hit = it->second.value;
             hit.from_cache = true;
             co_return hit;
@@ -28,6 +38,7 @@ asio::awaitable<resolution> resolver::resolve(std::string did) {
         order_.erase(it->second.position);
         cache_.erase(it);
     }
+    if (cache_lookups_) cache_lookups_->add("miss");
     std::optional<resolution> known;
     if (plc_export_ && syntax::is_did_plc(did)) known = co_await plc_export_->lookup(did);
     resolution out;

@@ -59,6 +59,11 @@ public:
     /// Documents (and not-found answers) held; never more than cache_max_entries.
     std::size_t cached_entries() const noexcept { return order_.size(); }
 
+    /// Counts lookups the cache answered (`hit`) and those it did not (`miss`:
+    /// absent or expired) into `registry`, with the entries held at scrape time.
+    /// A low hit rate with a full cache says cache_max_entries is too small.
+    void attach_metrics(metrics::registry& registry);
+
 private:
     boost::asio::awaitable<resolution> fetch_document(const std::string& did);
 
@@ -72,6 +77,7 @@ private:
     std::map<std::string, entry> cache_;
     std::list<std::string> order_;  ///< one element per cache_ entry, oldest first, for eviction
     plc_export_index* plc_export_ = nullptr;
+    metrics::family* cache_lookups_ = nullptr;  ///< {result}
 };
 
 }  // namespace bsky::resolve

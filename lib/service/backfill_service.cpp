@@ -63,6 +63,7 @@ backfill_service::backfill_service(asio::any_io_executor executor, const config:
     impl_->plc_fetcher.attach_metrics(*registry, "plc");
     impl_->pds_limiter.attach_metrics(*registry);
     impl_->plc_limiter.attach_metrics(*registry);
+    impl_->resolver.attach_metrics(*registry);
     impl_->pipeline.attach_metrics(*registry);
     auto& lookahead = registry->gauge("bsky_dids_waiting", "DIDs resolved ahead and queued for their PDS host");
     auto& hosts = registry->gauge("bsky_hosts_with_work", "PDS hosts with DIDs queued or in flight");

@@ -65,6 +65,16 @@ grep -q "not-a-did' skipped: not a DID" "$tmp/log"; check bad-line-logged $? "$(
 grep -q 'metrics at http://127.0.0.1:[0-9]*/metrics' "$tmp/mlog"; check metrics-listen $? "$(cat "$tmp/mlog")"
 grep -q '^bsky_dids_total{state="done"} 1$' "$tmp/m.prom"; check metrics-file $? "$(cat "$tmp/m.prom" 2>&1 | head -20)"
 grep -q '^bsky_http_responses_total{client="pds",code="200"} 1$' "$tmp/m.prom"; check metrics-responses $? "$(grep responses "$tmp/m.prom")"
+grep -q '^bsky_resolver_cache_total{result="miss"} 1$' "$tmp/m.prom"; check metrics-resolver-miss $? "$(grep resolver "$tmp/m.prom")"
+grep -q '^bsky_resolver_cache_total{result="hit"} 0$' "$tmp/m.prom"; check metrics-resolver-hit $? "$(grep resolver "$tmp/m.prom")"
+grep -q '^bsky_exporter_wait_seconds [0-9.e+-]*$' "$tmp/m.prom"; check metrics-exporter-wait $? "$(grep exporter "$tmp/m.prom")"
+# Retries by host: a PLC directory on a port nobody listens on refuses each
+# attempt (retryable); max_attempts 2 is one retry, counted for that host.
+dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+"$cli" run --dids "$(head -1 "$tmp/dids")" --config "$tmp/config.yaml" --plc-url "http://127.0.0.1:$dead" --output-dir "$tmp/m3" \
+  --metrics-file "$tmp/dead.prom" >/dev/null 2>"$tmp/deadlog"
+grep -q "^bsky_fetch_retries_total{client=\"plc\",host=\"127.0.0.1:$dead\"} 1$" "$tmp/dead.prom"
+check metrics-retries-by-host $? "$(grep retries "$tmp/dead.prom"; tail -3 "$tmp/deadlog")"
 "$cli" run --dids "$(head -1 "$tmp/dids")" --config "$tmp/config.yaml" --output-dir "$tmp/m2" \
   --metrics-listen "127.0.0.1:$port" >/dev/null 2>"$tmp/merr"
 code=$?

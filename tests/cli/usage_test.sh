@@ -31,6 +31,13 @@ expect 2 'inspect needs a CAR file' -- "$cli" inspect
 expect 2 "--format must be raw or pipeline" -- "$cli" inspect x.car --format xml
 expect 2 "takes --key or --did-doc, not both" -- "$cli" inspect x.car --key a --did-doc b
 expect 0 '^usage: bsky-backfilld' -- "$daemon" --help
+# Each of its options has a line with its default in parentheses and an example after it;
+# a new option whose line lacks either fails here.
+for o in --config --check-config; do expect 0 "^  $o .*\\([^)]+\\) +$o" -- "$daemon" --help; done
+expect 0 '/etc/bsky-backfill/config.yaml\)' -- "$daemon" --help
+checks=$((checks + 1))
+bare=$("$daemon" --help | grep -E '^  --' | grep -vE '^  --(help|version) ' | grep -vE '\([^)]+\) +--')
+if [[ -n $bare ]]; then echo "FAIL: bsky-backfilld --help: options without a default and an example: $bare"; failures=$((failures + 1)); fi
 expect 0 '^bsky-backfilld [0-9]+\.' -- "$daemon" --version
 expect 2 "unknown argument '--bogus'" -- "$daemon" --bogus
 expect 1 'cannot open the config file' -- "$daemon" --config /nonexistent.yaml

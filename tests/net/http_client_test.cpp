@@ -428,7 +428,15 @@ TEST(PrivateAddress, Ranges) {
         EXPECT_FALSE(net::is_private_address(a)) << a;
 }
 
-class Fetcher : public HttpClient {};
+class Fetcher : public HttpClient {
+protected:
+    // A relay on 127.0.0.1 that 302s every request to the same target on `pds`.
+    static std::unique_ptr<test::test_server> relay_to(test::test_server& pds) {
+        return std::make_unique<test::test_server>([&pds](const test::request_info& req, test::exchange& ex) {
+            ex.respond({.status = 302, .headers = {{"Location", pds.origin() + req.target}}});
+        });
+    }
+};
 
 TEST_F(Fetcher, ServiceUnavailableThenSuccessIsRetried) {
     std::atomic<int> calls{0};
@@ -457,7 +465,7 @@ TEST_F(Fetcher, ServiceUnavailableThenSuccessIsRetried) {
     auto text = registry.render();
     EXPECT_NE(text.find("bsky_http_responses_total{client=\"pds\",code=\"503\"} 2\n"), std::string::npos) << text;
     EXPECT_NE(text.find("bsky_http_responses_total{client=\"pds\",code=\"200\"} 1\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("bsky_fetch_retries_total{client=\"pds\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_fetch_retries_total{client=\"pds\",host=\"h\"} 2\n"), std::string::npos) << text;
     EXPECT_NE(text.find("bsky_fetch_latency_seconds_count{client=\"pds\"} 3\n"), std::string::npos) << text;
 }
 
@@ -517,13 +525,11 @@ TEST_F(Fetcher, ARelaysRedirectIsChargedToAndPausedByTheHostThatAnswers) {
                         .headers = {{"Retry-After", "1"}, {"RateLimit-Remaining", "0"}, {"RateLimit-Policy", "100;w=300"}}});
         else ex.respond({.body = "repo"});
     }, std::nullopt, "127.0.0.2");
-    test::test_server relay([&](const test::request_info& req, test::exchange& ex) {
-        ex.respond({.status = 302, .headers = {{"Location", pds.origin() + req.target}}});
-    });
+    auto relay = relay_to(pds);
     net::http_client client(io_.get_executor(), params());
     rate::host_limiter limiter(io_.get_executor(), {});
     net::fetcher fetcher(client, limiter, {}, 7);
-    auto url = relay.origin() + "/xrpc/com.atproto.sync.getRepo?did=did:plc:abc";
+    auto url = relay->origin() + "/xrpc/com.atproto.sync.getRepo?did=did:plc:abc";
     auto result = test::run(io_, fetcher.get(url, net::authority_of(url), nullptr));
     ASSERT_FALSE(result.ec) << result.detail;
     EXPECT_EQ(result.resp.status, 200u);
@@ -540,8 +546,31 @@ TEST_F(Fetcher, ARelaysRedirectIsChargedToAndPausedByTheHostThatAnswers) {
     EXPECT_LE(snap[pds_key].tokens, 100.0);
     EXPECT_EQ(snap[relay_key].in_flight, 0u);
     EXPECT_EQ(snap[pds_key].in_flight, 0u);
-    EXPECT_EQ(relay.requests().size(), 2u);
+    EXPECT_EQ(relay->requests().size(), 2u);
     EXPECT_EQ(pds.requests().size(), 2u);
+}
+
+TEST_F(Fetcher, RetriesAreCountedForTheHostThatFailedNotTheRelay) {
+    // The relay 302s to a PDS that answers 503 twice: the PDS is the host to look at.
+    std::atomic<int> pds_calls{0};
+    test::test_server pds([&](const test::request_info&, test::exchange& ex) {
+        if (++pds_calls <= 2) ex.respond({.status = 503, .body = "busy"});
+        else ex.respond({.body = "repo"});
+    }, std::nullopt, "127.0.0.2");
+    auto relay = relay_to(pds);
+    net::http_client client(io_.get_executor(), params());
+    rate::host_limiter limiter(io_.get_executor(), {});
+    net::fetcher fetcher(client, limiter, {.max_attempts = 5, .backoff_base = 10ms, .backoff_cap = 20ms}, 7);
+    metrics::registry registry;
+    fetcher.attach_metrics(registry, "pds");
+    auto url = relay->origin() + "/xrpc/com.atproto.sync.getRepo?did=did:plc:abc";
+    auto result = test::run(io_, fetcher.get(url, net::authority_of(url), nullptr));
+    ASSERT_FALSE(result.ec) << result.detail;
+    EXPECT_EQ(result.resp.status, 200u);
+    auto text = registry.render();
+    auto pds_key = net::authority_of(pds.origin() + "/"), relay_key = net::authority_of(url);
+    EXPECT_NE(text.find("bsky_fetch_retries_total{client=\"pds\",host=\"" + pds_key + "\"} 2\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("host=\"" + relay_key + "\""), std::string::npos) << "the relay only redirected: " << text;
 }
 
 TEST_F(Fetcher, HtmlRateLimitWithoutHeadersUsesTheDefaultPause) {

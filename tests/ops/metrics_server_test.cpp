@@ -1,5 +1,8 @@
 #include "ops/metrics_server.hpp"
 #include "ops/status_monitor.hpp"
+#include "export/exporter.hpp"
+#include "export/sqlite_queues.hpp"
+#include "state/state_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -171,6 +174,42 @@ TEST(StatusMonitor, ProbeFailsWhereNoFileCanBeCreated) {
     { std::ofstream(file) << "x"; }
     auto why = ops::probe_writable(file);
     EXPECT_NE(why.find(file.string() + " does not take new files (Not a directory)"), std::string::npos) << why;
+    std::filesystem::remove_all(dir);
+}
+
+// The value of an unlabelled series in a Prometheus text rendering (-1 when absent).
+double scraped(const std::string& text, const std::string& name) {
+    auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(StatusMonitor, ExporterWaitIsTheBacklogAheadOfTheRead) {
+    auto dir = std::filesystem::temp_directory_path() / ("monitor-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    asio::io_context io;
+    metrics::registry registry;
+    {
+        exporter::exporter ex(std::make_unique<exporter::sqlite_queues>(dir / "out"), dir / "state");
+        ops::status_monitor monitor(ex, registry, {}, [] { return report::sample{}; }, [] { return std::vector<report::live_host>{}; });
+        auto read = [&]() -> asio::awaitable<void> { co_await monitor.refresh(); };
+        io.restart();
+        asio::co_spawn(io, read(), asio::detached);
+        io.run();
+        auto idle = scraped(registry.render(), "bsky_exporter_wait_seconds");
+        EXPECT_GE(idle, 0.0);
+        EXPECT_LT(idle, 0.2) << "nothing else was queued";
+
+        // Work handed to the exporter first (a slow commit, say) holds the read back.
+        std::function<void(state::state_store&)> slow = [](state::state_store&) { std::this_thread::sleep_for(std::chrono::milliseconds(400)); };
+        auto busy = [&]() -> asio::awaitable<void> { co_await ex.visit(slow); };
+        io.restart();
+        asio::co_spawn(io, busy(), asio::detached);
+        asio::co_spawn(io, read(), asio::detached);
+        io.run();
+        auto text = registry.render();
+        EXPECT_GE(scraped(text, "bsky_exporter_wait_seconds"), 0.35) << text;
+        EXPECT_LT(scraped(text, "bsky_exporter_wait_seconds"), scraped(text, "bsky_state_read_seconds") + 1e-9) << text;
+    }
     std::filesystem::remove_all(dir);
 }
 

@@ -73,3 +73,15 @@ def test_read_car_matches_inspect_count_and_detects_corruption(tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(bb.RepoVerificationError, match="offset"):
         list(bb.read_car(bad))
+
+
+def test_read_car_reports_a_cut_file_and_a_missing_one_as_inspect_does(tmp_path):
+    import conftest
+    car = f"{conftest.FIXTURES}/cars/repo-stream__little.car"
+    cut = tmp_path / "cut.car"
+    cut.write_bytes(open(car, "rb").read()[:20000])
+    # The records before the cut may come out; the end of the stream must not pass for the end of the repo.
+    with pytest.raises(bb.RepoVerificationError, match=r"cut\.car: offset \d+: the stream ends inside a section"):
+        list(bb.read_car(cut))
+    with pytest.raises(bb.RepoVerificationError, match=r"nothere\.car: cannot open: No such file"):
+        list(bb.read_car(tmp_path / "nothere.car"))

@@ -202,6 +202,30 @@ TEST_F(Resolver, RefreshingOneDidKeepsOneCacheEntry) {
     EXPECT_EQ(plc_.requests().size(), 20u) << "every resolve was a refresh";
 }
 
+TEST_F(Resolver, CacheHitsAndMissesAreCounted) {
+    metrics::registry registry;
+    resolver_.attach_metrics(registry);
+    EXPECT_NE(registry.render().find("bsky_resolver_cache_total{result=\"hit\"} 0\n"), std::string::npos);
+    resolve(plc_did);                          // miss, cached
+    resolve(plc_did);                          // hit
+    resolve(plc_did);                          // hit
+    resolve("did:plc:nobodynobodynobodynobody");  // miss: a not-found answer is cached too
+    resolve("did:plc:nobodynobodynobodynobody");  // hit
+    auto text = registry.render();
+    EXPECT_NE(text.find("bsky_resolver_cache_total{result=\"hit\"} 3\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_resolver_cache_total{result=\"miss\"} 2\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_resolver_cache_entries 2\n"), std::string::npos) << text;
+
+    // An expired entry is a miss: it is fetched again.
+    metrics::registry stale_registry;
+    resolve::resolver always_stale(fetcher_, {.plc_url = plc_.origin(), .cache_ttl = 0ms, .cache_max_entries = 2});
+    always_stale.attach_metrics(stale_registry);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(test::run(io_, always_stale.resolve(plc_did)).status, resolve::resolve_status::ok);
+    text = stale_registry.render();
+    EXPECT_NE(text.find("bsky_resolver_cache_total{result=\"miss\"} 3\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("bsky_resolver_cache_total{result=\"hit\"} 0\n"), std::string::npos) << text;
+}
+
 TEST(DidWeb, DocumentUrl) {
     EXPECT_EQ(resolve::document_url("did:web:example.com", ""), "https://example.com/.well-known/did.json");
     EXPECT_EQ(resolve::document_url("did:web:localhost%3A8443", ""), "https://localhost:8443/.well-known/did.json");
