@@ -24,6 +24,13 @@ public:
         : node_(node), path_(std::move(path)), source_(source) {
         if (node_ && !node_.IsNull() && !node_.IsMap())
             fail(node_, path_.empty() ? "the document" : path_, "expected a mapping of keys");
+        // YAML takes the first of two equal keys without a word: the second would be silently ignored.
+        if (node_ && node_.IsMap()) {
+            std::set<std::string> keys;
+            for (const auto& kv : node_)
+                if (kv.first.IsScalar() && !keys.insert(kv.first.Scalar()).second)
+                    fail(kv.first, dotted(kv.first.Scalar()), "given twice; merge the two into one");
+        }
     }
 
     // Reports keys that no get()/section() call asked for.

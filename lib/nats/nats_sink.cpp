@@ -191,20 +191,28 @@ struct nats_sink::impl {
             auto deadline = steady::now() + std::chrono::duration<double>(params.ack_timeout_seconds * 2 + 1);
             changed.wait_until(lock, deadline, [&] { return a.in_flight == 0; });
             if (a.in_flight > 0)
-                throw std::runtime_error(did + ": " + std::to_string(a.in_flight) + " publishes to NATS at " + params.url +
+                throw std::runtime_error(std::to_string(a.in_flight) + " publishes to NATS at " + params.url +
                                          " were neither acknowledged nor reported failed in time");
             if (a.failed.empty()) return;
             if (rounds >= params.publish_attempts)
-                throw std::runtime_error(did + ": " + std::to_string(a.failed.size()) + " records not acknowledged by NATS at " +
+                throw std::runtime_error(std::to_string(a.failed.size()) + " records not acknowledged by NATS at " +
                                          params.url + " after " + std::to_string(rounds) + " attempts (last: " + a.last_failure + ")");
             ++rounds;
             auto resend = std::move(a.failed);
             a.failed.clear();
             lock.unlock();
+            // A stream electing a new leader answers "no responders" at once for a few
+            // seconds: resends wait a little longer each round.
+            std::this_thread::sleep_for(resend_pause(rounds));
             note_link_events();
             for (auto& m : resend) send(attempt_id, std::move(m));
             lock.lock();
         }
+    }
+
+    std::chrono::milliseconds resend_pause(std::uint32_t round) const {
+        double seconds = std::min(params.ack_timeout_seconds, 0.1 * static_cast<double>(1u << std::min(round, 10u)));
+        return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
     }
 
     /// {prefix}.commits: the DID's records are all stored; consumers who need whole DIDs wait for it.
@@ -245,8 +253,9 @@ struct nats_sink::impl {
             if (s == NATS_OK) return;
             last = describe(s, "publishing the commit message");
             note_link_events();
+            std::this_thread::sleep_for(resend_pause(i + 1));
         }
-        throw std::runtime_error(did + ": " + last + " at " + params.url);
+        throw std::runtime_error(last + " at " + params.url);
     }
 
     void forget(const std::string& did) {

@@ -336,3 +336,9 @@ TEST(Config, NatsKeysAreChecked) {
               "messages");
     EXPECT_EQ(error_of("intake: {kind: kafka}\n"), "test.yaml:1: intake.kind: expected one of spool, nats, got 'kafka'");
 }
+
+TEST(Config, AKeyGivenTwiceIsAnError) {
+    EXPECT_EQ(error_of("output: {batch_size: 5}\nlog_level: info\noutput: {kind: jsonl}\n"),
+              "test.yaml:3: output: given twice; merge the two into one");
+    EXPECT_EQ(error_of("retries:\n  max_attempts: 2\n  max_attempts: 3\n"), "test.yaml:3: retries.max_attempts: given twice; merge the two into one");
+}

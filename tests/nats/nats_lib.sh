@@ -2,7 +2,7 @@
 # Source it; it sets $tmp (removed at exit) and kills every server it started.
 tmp=$(mktemp -d)
 declare -a bg_pids=()
-cleanup() { for p in "${bg_pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { for p in "${bg_pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; [[ -n ${KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"; }
 trap cleanup EXIT
 failures=0 passed=0
 check() { if [[ $2 -eq 0 ]]; then passed=$((passed + 1)); else echo "FAIL: $1: $3"; failures=$((failures + 1)); fi; }

@@ -38,8 +38,9 @@ check exactly-once-after-restart $? "see above"
 
 # 2. Down for longer than the retries: not done, then completed by the next run.
 #    (A fresh stream name, so this part's records are counted on their own.)
-cat "$tmp/nats.yaml" - >"$tmp/nats_b.yaml" <<YAML
+cat "$tmp/config.yaml" - >"$tmp/nats_b.yaml" <<YAML
 output: {nats: {stream: OUTAGE, subject_prefix: outage.records, ack_timeout_seconds: 1, publish_attempts: 2}}
+rate_limits: {max_concurrent_fetches: 2, max_concurrent_per_host: 2}
 YAML
 "$cli" run --dids-file "$tmp/dids" --config "$tmp/nats_b.yaml" --output nats --nats-url "$url" --output-dir "$tmp/b" \
   --types $types >"$tmp/b.json" 2>"$tmp/b.log" &
