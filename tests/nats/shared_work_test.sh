@@ -30,7 +30,7 @@ YAML
 declare -A dpid=()
 start_daemon() { "$daemon" --config "$tmp/$1.yaml" 2>>"$tmp/$1.log" & dpid[$1]=$!; bg_pids+=($!); }
 done_in() { sqlite3 "$tmp/$1/state/state.db" "SELECT did FROM dids WHERE status = 'done'" 2>/dev/null; }
-commits() { "$nats_dump" "$url" BACKFILL | python3 -c '
+commits() { "$nats_dump" "$url" BACKFILL 2>/dev/null | python3 -c '
 import json, sys
 print(len({json.loads(json.loads(l)["data"])["did"] for l in sys.stdin if json.loads(l)["subject"] == "backfill.records.commits"}))'; }
 wait_commits() { for _ in $(seq 1 1200); do [[ $(commits) -ge $1 ]] && return 0; sleep 0.1; done; return 1; }
@@ -55,6 +55,10 @@ union=$(sort -u "$tmp/a1" "$tmp/b1" | wc -l)
 for _ in $(seq 1 600); do [[ $(done_in a | wc -l) -ge $(( $(wc -l <"$tmp/a1") + 10 )) ]] && break; sleep 0.05; done
 kill -9 "${dpid[a]}"
 wait_commits 400; check all-400-done $? "$(commits) commits messages; $(tail -3 "$tmp/b.log")"
+# What a held when it died (taken, not done) was redelivered to b and done there.
+sqlite3 "$tmp/a/state/state.db" "SELECT did FROM dids WHERE status != 'done'" | sort >"$tmp/a_left"
+comm -23 "$tmp/a_left" <(done_in b | sort) >"$tmp/a_lost"
+[[ -s $tmp/a_left && ! -s $tmp/a_lost ]]; check redelivered-to-b $? "$(wc -l <"$tmp/a_left") held by a when killed, $(wc -l <"$tmp/a_lost") not done by b"
 "$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output-dir "$tmp/sqlite" --types block,follow,like,post,reply,repost \
   >"$tmp/sqlite.json" 2>/dev/null
 "$nats_dump" "$url" BACKFILL >"$tmp/dump.jsonl"
