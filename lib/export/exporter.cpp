@@ -82,6 +82,7 @@ struct exporter::impl {
     /// Commits queued by their DIDs' tasks (any thread); the exporter thread takes them all at once.
     std::vector<std::shared_ptr<commit_request>> waiting_commits;
     std::atomic<std::uint64_t> groups{0};
+    std::atomic<std::size_t> depth{0};  ///< operations awaited and not yet returned
     std::unique_ptr<sink> sink_;
     sink& queues;
     state::state_store state;
@@ -108,9 +109,16 @@ auto invoke(F& fn) -> asio::awaitable<decltype(fn())> {
 
 template <class F>
 auto exporter::on_thread(F&& f) -> asio::awaitable<decltype(f())> {
+    struct counted {
+        std::atomic<std::size_t>& depth;
+        explicit counted(std::atomic<std::size_t>& d) : depth(d) { ++depth; }
+        ~counted() { --depth; }
+    } in_queue(impl_->depth);
     // co_spawn onto the exporter thread; use_awaitable resumes us on our own executor.
     co_return co_await asio::co_spawn(impl_->thread.get_executor(), invoke(f), asio::use_awaitable);
 }
+
+std::size_t exporter::queue_depth() const noexcept { return impl_->depth.load(); }
 
 // Each operation names its work before awaiting it: GCC 12 destroys a
 // capturing lambda temporary inside a co_await expression twice.
