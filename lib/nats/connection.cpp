@@ -119,8 +119,8 @@ connection::connection(const config::nats_params& p, log::logger& logger, ack_ca
         if (s == NATS_OK) break;
         if (s != NATS_NO_SERVER || std::chrono::steady_clock::now() >= deadline)
             throw error(describe(s, ("connecting to NATS at " + p.url).c_str()) +
-                        "; start the server (with JetStream: nats-server -js) or fix output.nats.url" +
-                        (s == NATS_NO_SERVER ? "" : ", output.nats credentials or TLS"));
+                        (s == NATS_NO_SERVER ? "; start the server (with JetStream: nats-server -js) or fix output.nats.url"
+                                             : "; check output.nats.user/password, token, creds_file and tls_* against the server's"));
         if (!told) logger.warn("NATS at {} does not answer yet; waiting up to {:.0f} s", p.url, p.connect_timeout_seconds);
         told = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -55,4 +55,19 @@ YAML
 code=$?
 [[ $code -eq 1 ]] && grep -q "stream BACKFILL exists with subjects \[backfill.records.>\], which do not include other.records.>" "$tmp/other.log"
 check stream-mismatch $? "exit $code: $(tail -2 "$tmp/other.log")"
+
+# A server that wants a user and password: the wrong one is refused with the server's reason.
+aport=$(free_port) amport=$(free_port)
+start_nats auth "$aport" "$amport" --user backfill --pass s3cret; wait_nats_ready "$amport"
+for pass in wrong s3cret; do
+  cat "$tmp/config.yaml" - >"$tmp/auth-$pass.yaml" <<YAML
+output: {nats: {url: "nats://127.0.0.1:$aport", user: backfill, password: $pass, connect_timeout_seconds: 1}}
+YAML
+  "$cli" run --dids "$(head -1 "$tmp/dids")" --config "$tmp/auth-$pass.yaml" --output nats --output-dir "$tmp/auth-$pass" \
+    >/dev/null 2>"$tmp/auth-$pass.log"
+  echo $? >"$tmp/auth-$pass.code"
+done
+[[ $(cat "$tmp/auth-wrong.code") -eq 1 ]] && grep -qi "connecting to NATS at nats://127.0.0.1:$aport: .*author.*check output.nats.user/password" "$tmp/auth-wrong.log"
+check auth-refused $? "exit $(cat "$tmp/auth-wrong.code"): $(tail -2 "$tmp/auth-wrong.log")"
+[[ $(cat "$tmp/auth-s3cret.code") -eq 0 ]]; check auth-accepted $? "exit $(cat "$tmp/auth-s3cret.code"): $(tail -2 "$tmp/auth-s3cret.log")"
 finish
