@@ -4,6 +4,7 @@
 #include "backfill/runner.hpp"
 #include "backfill/transform.hpp"
 #include "common.hpp"
+#include "enqueue_command.hpp"
 #include "status_commands.hpp"
 #include "config/config.hpp"
 #include "metrics/registry.hpp"
@@ -50,6 +51,7 @@ constexpr const char* usage_text =
     "  inspect   verify and decode a CAR file offline, e.g. inspect repo.car --did did:plc:...\n"
     "  status    DIDs by state, records, spool files and hosts from the state store\n"
     "  failures  the failed DIDs with their reasons (run --retry-failed queues them again)\n"
+    "  enqueue   DIDs into the shared NATS work stream of the daemons, e.g. enqueue --nats nats://h:4222 --dids-file F\n"
     // --- end of the commands table ---
     "\n"
     "options:\n"
@@ -72,7 +74,8 @@ constexpr const char* run_usage =
     "  --types LIST            record types kept (block,follow,like,post,reply,repost)  --types post,reply\n"
     "  --config F              YAML config; flags override it (none: defaults)  --config config.yaml\n"
     "  --plc-url URL           PLC directory (https://plc.directory)    --plc-url http://127.0.0.1:2582\n"
-    "  --output KIND           sqlite or jsonl (sqlite)                 --output jsonl\n"
+    "  --output KIND           sqlite, jsonl or nats (sqlite)           --output jsonl\n"
+    "  --nats-url URLS         NATS servers, comma-separated (output.nats.url)  --nats-url nats://10.0.0.5:4222\n"
     "  --output-dir DIR        queues, and state in DIR/state (./backfill-output)  --output-dir /data/backfill\n"
     "  --metrics-listen H:P    serve /metrics, /healthz, the status page / (off)  --metrics-listen 127.0.0.1:9464\n"
     "  --metrics-file F        write the final metrics there (off)      --metrics-file /var/lib/node_exporter/backfill.prom\n"
@@ -214,7 +217,7 @@ asio::awaitable<void> show_progress(const backfill::pipeline_progress& pr, const
 
 struct run_options {
     std::string dids_arg, dids_file, config_path, plc_url, output, output_dir, types, start_ts, end_ts;
-    std::string metrics_listen, metrics_file;
+    std::string metrics_listen, metrics_file, nats_url;
     std::size_t dids_per_batch = 50;
     bool retry_failed = false;
 };
@@ -236,6 +239,7 @@ run_options parse_run_options(daemon::arg_cursor& args, bool& help) {
         else if (args.take("--plc-url")) o.plc_url = args.value();
         else if (args.take("--output")) o.output = args.value();
         else if (args.take("--output-dir")) o.output_dir = args.value();
+        else if (args.take("--nats-url")) o.nats_url = args.value();
         else if (args.take("--metrics-listen")) o.metrics_listen = args.value();
         else if (args.take("--metrics-file")) o.metrics_file = args.value();
         else if (args.take("--retry-failed")) o.retry_failed = true;
@@ -272,6 +276,7 @@ config::config run_config(const run_options& o) {
     }
     if (o.output == "jsonl") cfg.output.kind = config::output_kind::jsonl;
     if (o.output == "nats") cfg.output.kind = config::output_kind::nats;
+    if (!o.nats_url.empty()) cfg.output.nats.url = o.nats_url;
     config::validate(cfg, o.config_path.empty() ? "command line" : o.config_path);
     return cfg;
 }
@@ -309,10 +314,6 @@ int run_command(daemon::arg_cursor& args) {
         cfg = run_config(opts);
     } catch (const config::config_error& e) {
         std::fprintf(stderr, "bsky-backfill run: %s\n", e.what());
-        return 2;
-    }
-    if (cfg.output.kind == config::output_kind::nats) {
-        std::fputs("bsky-backfill run: output nats is not part of this build yet; use --output sqlite or jsonl\n", stderr);
         return 2;
     }
     logger.set_level(cfg.log_level);
@@ -425,7 +426,7 @@ int run_command(daemon::arg_cursor& args) {
 
 int main_impl(int argc, char** argv) {
     daemon::arg_cursor args(argc, argv, 1);
-    if (args.done()) throw daemon::usage_error{"missing command (run, inspect, status, failures)"};
+    if (args.done()) throw daemon::usage_error{"missing command (run, inspect, status, failures, enqueue)"};
     if (args.take("--help") || args.take("-h")) {
         std::fputs(usage_text, stdout);
         return 0;
@@ -438,6 +439,7 @@ int main_impl(int argc, char** argv) {
     if (args.take("run")) return run_command(args);
     if (args.take("status")) return daemon::status_command(args);
     if (args.take("failures")) return daemon::failures_command(args);
+    if (args.take("enqueue")) return daemon::enqueue_command(args);
     throw daemon::usage_error{"unknown command '" + std::string(args.peek()) + "'"};
 }
 

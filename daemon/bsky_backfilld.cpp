@@ -66,10 +66,6 @@ int run(int argc, char** argv) {
         return 0;
     }
 
-    if (cfg->output.kind == config::output_kind::nats) {
-        logger.error("{}: output.kind nats is not part of this build yet; use sqlite or jsonl", config_path.string());
-        return 1;
-    }
     net::io_context io;
     service::daemon_runtime runtime(io, config_path, *cfg, logger);
     return runtime.run();

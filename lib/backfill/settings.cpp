@@ -2,6 +2,7 @@
 
 #include "export/jsonl_files.hpp"
 #include "export/sqlite_queues.hpp"
+#include "nats/nats_sink.hpp"
 
 #include <stdexcept>
 
@@ -72,13 +73,13 @@ resolve::resolver_params resolver_settings(const config::config& cfg) {
             .allow_insecure_http = cfg.allow_insecure_http || cfg.allow_private_addresses};
 }
 
-std::unique_ptr<exporter::sink> make_sink(const config::config& cfg) {
+std::unique_ptr<exporter::sink> make_sink(const config::config& cfg, log::logger& logger) {
     switch (cfg.output.kind) {
         case config::output_kind::sqlite: return std::make_unique<exporter::sqlite_queues>(cfg.output.dir);
         case config::output_kind::jsonl: return std::make_unique<exporter::jsonl_files>(cfg.output.dir, cfg.output.jsonl_rotate_bytes);
-        case config::output_kind::nats: break;
+        case config::output_kind::nats: return std::make_unique<nats::nats_sink>(cfg.output.nats, logger);
     }
-    throw std::runtime_error("output.kind nats is not part of this build yet; use sqlite or jsonl");
+    throw std::logic_error("make_sink: unknown output.kind");
 }
 
 std::unique_ptr<resolve::plc_export_index> make_plc_export(const config::config& cfg, log::logger& logger) {

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <cctype>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -23,6 +24,13 @@ public:
         : node_(node), path_(std::move(path)), source_(source) {
         if (node_ && !node_.IsNull() && !node_.IsMap())
             fail(node_, path_.empty() ? "the document" : path_, "expected a mapping of keys");
+        // YAML takes the first of two equal keys without a word: the second would be silently ignored.
+        if (node_ && node_.IsMap()) {
+            std::set<std::string> keys;
+            for (const auto& kv : node_)
+                if (kv.first.IsScalar() && !keys.insert(kv.first.Scalar()).second)
+                    fail(kv.first, dotted(kv.first.Scalar()), "given twice; merge the two into one");
+        }
     }
 
     // Reports keys that no get()/section() call asked for.
@@ -90,6 +98,24 @@ auto as_path = [](const YAML::Node& n, std::filesystem::path& out, std::string& 
     }
     out = s;
     return true;
+};
+
+// A NATS subject we publish on: dot-separated tokens, no wildcards or spaces.
+auto as_subject = [](const YAML::Node& n, std::string& out, std::string& why) {
+    if (!as_string(n, out, why)) return false;
+    bool ok = !out.empty() && out.front() != '.' && out.back() != '.' && out.find("..") == std::string::npos;
+    for (char c : out) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+    if (!ok) why = "expected a NATS subject such as backfill.records (letters, digits, '_', '-', dot-separated), got '" + out + "'";
+    return ok;
+};
+
+// A JetStream stream or consumer name: no dots, wildcards, spaces or slashes.
+auto as_nats_name = [](const YAML::Node& n, std::string& out, std::string& why) {
+    if (!as_string(n, out, why)) return false;
+    bool ok = !out.empty() && out.size() <= 64;
+    for (char c : out) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+    if (!ok) why = "expected a stream or consumer name such as BACKFILL (1-64 letters, digits, '_', '-'), got '" + out + "'";
+    return ok;
 };
 
 auto as_bool = [](const YAML::Node& n, bool& out, std::string& why) {
@@ -278,6 +304,22 @@ void validate(config& cfg, const std::string& source) {
         if (auto why = record_type_problem(type); !why.empty()) fail("record_types", why);
         if (!unique.insert(type).second) fail("record_types", "'" + type + "' is listed twice");
     }
+    if (cfg.output.kind == output_kind::nats) {
+        const auto& n = cfg.output.nats;
+        for (const auto& type : cfg.record_types) {
+            auto last = type.substr(type.rfind('.') + 1);
+            if (last == "commits")
+                fail("record_types", "'" + type + "' would publish on " + n.subject_prefix +
+                                         ".commits, the subject of the per-DID commit messages");
+        }
+        if (n.work_subject.starts_with(n.subject_prefix + "."))
+            fail("output.nats.work_subject", "'" + n.work_subject + "' is inside " + n.subject_prefix +
+                                                 ".>, the record stream's subjects; JetStream keeps one subject in one stream");
+        if (n.work_stream == n.stream) fail("output.nats.work_stream", "must differ from output.nats.stream");
+        if (n.password.empty() != n.user.empty()) fail("output.nats.user", "user and password go together");
+        if (n.tls_cert_file.empty() != n.tls_key_file.empty())
+            fail("output.nats.tls_cert_file", "tls_cert_file and tls_key_file go together");
+    }
     if (cfg.retries.backoff_base_seconds > cfg.retries.backoff_cap_seconds)
         fail("retries.backoff_base_seconds", "must not exceed retries.backoff_cap_seconds");
     if (cfg.rate_limits.max_concurrent_per_host > cfg.rate_limits.max_concurrent_fetches)
@@ -347,8 +389,30 @@ config load_string(const std::string& text, const std::string& source) {
             out.get("jsonl_rotate_bytes", cfg.output.jsonl_rotate_bytes, bytes_in(4ull << 10, 1ull << 40));
             auto nats = out.section("nats");
             nats.get("url", cfg.output.nats.url, as_string);
-            nats.get("stream", cfg.output.nats.stream, as_string);
-            nats.get("subject_prefix", cfg.output.nats.subject_prefix, as_string);
+            nats.get("stream", cfg.output.nats.stream, as_nats_name);
+            nats.get("subject_prefix", cfg.output.nats.subject_prefix, as_subject);
+            nats.get("replicas", cfg.output.nats.replicas, count_in<std::uint32_t>(1, 5));
+            nats.get("duplicate_window_seconds", cfg.output.nats.duplicate_window_seconds, number_in(1, 30 * 86400));
+            nats.get("max_pending_acks", cfg.output.nats.max_pending_acks, count_in<std::uint32_t>(1, 1000000));
+            nats.get("ack_timeout_seconds", cfg.output.nats.ack_timeout_seconds, number_in(0.1, 3600));
+            nats.get("publish_attempts", cfg.output.nats.publish_attempts, count_in<std::uint32_t>(1, 1000));
+            nats.get("connect_timeout_seconds", cfg.output.nats.connect_timeout_seconds, number_in(0, 3600));
+            nats.get("user", cfg.output.nats.user, as_string);
+            nats.get("password", cfg.output.nats.password, as_string);
+            nats.get("token", cfg.output.nats.token, as_string);
+            nats.get("creds_file", cfg.output.nats.creds_file, as_path);
+            nats.get("tls_ca_file", cfg.output.nats.tls_ca_file, as_path);
+            nats.get("tls_cert_file", cfg.output.nats.tls_cert_file, as_path);
+            nats.get("tls_key_file", cfg.output.nats.tls_key_file, as_path);
+            nats.get("work_stream", cfg.output.nats.work_stream, as_nats_name);
+            nats.get("work_subject", cfg.output.nats.work_subject, as_subject);
+            nats.get("work_consumer", cfg.output.nats.work_consumer, as_nats_name);
+            nats.get("work_ack_wait_seconds", cfg.output.nats.work_ack_wait_seconds, number_in(1, 86400));
+            nats.get("work_max_deliveries", cfg.output.nats.work_max_deliveries, count_in<std::uint32_t>(1, 1000));
+        }
+        {
+            auto in = top.section("intake");
+            in.get("kind", cfg.intake, one_of<intake_kind>({{"spool", intake_kind::spool}, {"nats", intake_kind::nats}}));
         }
         {
             auto tr = top.section("time_range");
@@ -455,6 +519,20 @@ std::vector<std::string> keys_needing_restart(const config& a, const config& b) 
     check(a.output.dir != b.output.dir, "output.dir");
     check(a.output.nats.url != b.output.nats.url, "output.nats.url");
     check(a.output.nats.stream != b.output.nats.stream, "output.nats.stream");
+    check(a.intake != b.intake, "intake.kind");
+    {
+        const auto &x = a.output.nats, &y = b.output.nats;
+        check(x.replicas != y.replicas || x.duplicate_window_seconds != y.duplicate_window_seconds, "output.nats.replicas/duplicate_window_seconds");
+        check(x.user != y.user || x.password != y.password || x.token != y.token || x.creds_file != y.creds_file ||
+                  x.tls_ca_file != y.tls_ca_file || x.tls_cert_file != y.tls_cert_file || x.tls_key_file != y.tls_key_file,
+              "output.nats credentials and TLS");
+        check(x.max_pending_acks != y.max_pending_acks || x.ack_timeout_seconds != y.ack_timeout_seconds ||
+                  x.publish_attempts != y.publish_attempts,
+              "output.nats.max_pending_acks/ack_timeout_seconds/publish_attempts");
+        check(x.work_stream != y.work_stream || x.work_subject != y.work_subject || x.work_consumer != y.work_consumer ||
+                  x.work_ack_wait_seconds != y.work_ack_wait_seconds || x.work_max_deliveries != y.work_max_deliveries,
+              "output.nats work stream");
+    }
     check(a.output.nats.subject_prefix != b.output.nats.subject_prefix, "output.nats.subject_prefix");
     check(a.tls_ca_file != b.tls_ca_file, "tls.ca_file");
     check(a.metrics_listen != b.metrics_listen, "metrics.listen");

@@ -18,9 +18,28 @@ enum class output_format { pipeline, raw };
 enum class time_range_mode { tag, filter };
 
 struct nats_params {
+    /// One server or a cluster's, comma-separated; the client fails over between them.
     std::string url = "nats://127.0.0.1:4222";
     std::string stream = "BACKFILL";
     std::string subject_prefix = "backfill.records";
+    std::uint32_t replicas = 1;  ///< of the stream when this creates it (1, 3 or 5 on a cluster)
+    /// The server drops a message whose Nats-Msg-Id it stored this recently: a DID
+    /// redone within it (after a failed ack or a crash) adds nothing twice.
+    double duplicate_window_seconds = 3600;
+    std::uint32_t max_pending_acks = 4096;  ///< publishes in flight before a publish waits
+    double ack_timeout_seconds = 10;        ///< a publish not acknowledged by then is sent again
+    std::uint32_t publish_attempts = 6;     ///< sends of one message before its DID is given back
+    double connect_timeout_seconds = 30;    ///< how long start-up waits for a server
+    std::string user, password, token;
+    std::filesystem::path creds_file;  ///< a NATS .creds file (JWT and nkey seed)
+    std::filesystem::path tls_ca_file, tls_cert_file, tls_key_file;  ///< any set: TLS to the servers
+    /// intake.kind nats: the shared work stream of DIDs (its own stream: JetStream
+    /// refuses a subject that two streams cover, and {prefix}.> covers {prefix}.dids).
+    std::string work_stream = "BACKFILL_DIDS";
+    std::string work_subject = "backfill.dids";
+    std::string work_consumer = "backfill-workers";
+    double work_ack_wait_seconds = 300;  ///< redelivered to another daemon after this without progress
+    std::uint32_t work_max_deliveries = 5;  ///< then the DID goes to {work_subject}.dead with the reason
 };
 
 struct output_params {
@@ -98,7 +117,11 @@ struct resolve_params {
     std::filesystem::path plc_export;
 };
 
+enum class intake_kind { spool, nats };
+
 struct config {
+    /// Where the daemon takes DIDs from: its spool directory, or the shared NATS work stream.
+    intake_kind intake = intake_kind::spool;
     std::string plc_url = "https://plc.directory";
     std::filesystem::path spool_dir = "/var/lib/bsky-backfill/spool";
     std::filesystem::path state_dir = "/var/lib/bsky-backfill/state";

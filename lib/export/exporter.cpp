@@ -67,7 +67,14 @@ struct exporter::impl {
         bool handled = false;
         std::exception_ptr error;
     };
+    /// A DID whose records the sink could not get stored (NATS): pending again, redone by the next run.
+    storage_error give_back_unsent(const std::string& did, const std::string& why) {
+        auto message = why + "; the DID is pending again and the next run redoes it (records already stored are not stored twice)";
+        write_state([&] { state.mark_retryable(did, message); });
+        return storage_error(did + ": " + message);
+    }
     void commit_waiting();
+    void commit_each(const std::vector<std::shared_ptr<commit_request>>& group, const std::vector<state::state_store::final_mark>& marks);
     void commit_group(const std::vector<std::shared_ptr<commit_request>>& group);
 
     asio::thread_pool thread{1};
@@ -75,6 +82,7 @@ struct exporter::impl {
     /// Commits queued by their DIDs' tasks (any thread); the exporter thread takes them all at once.
     std::vector<std::shared_ptr<commit_request>> waiting_commits;
     std::atomic<std::uint64_t> groups{0};
+    std::atomic<std::size_t> depth{0};  ///< operations awaited and not yet returned
     std::unique_ptr<sink> sink_;
     sink& queues;
     state::state_store state;
@@ -101,9 +109,16 @@ auto invoke(F& fn) -> asio::awaitable<decltype(fn())> {
 
 template <class F>
 auto exporter::on_thread(F&& f) -> asio::awaitable<decltype(f())> {
+    struct counted {
+        std::atomic<std::size_t>& depth;
+        explicit counted(std::atomic<std::size_t>& d) : depth(d) { ++depth; }
+        ~counted() { --depth; }
+    } in_queue(impl_->depth);
     // co_spawn onto the exporter thread; use_awaitable resumes us on our own executor.
     co_return co_await asio::co_spawn(impl_->thread.get_executor(), invoke(f), asio::use_awaitable);
 }
+
+std::size_t exporter::queue_depth() const noexcept { return impl_->depth.load(); }
 
 // Each operation names its work before awaiting it: GCC 12 destroys a
 // capturing lambda temporary inside a co_await expression twice.
@@ -121,6 +136,14 @@ asio::awaitable<void> exporter::recover() {
     auto work = [&] {
         std::vector<std::string> committing;
         impl_->write_state([&] { committing = impl_->state.recover(); });
+        if (!impl_->queues.rolls_forward()) {
+            // Their acknowledgements died with the last run: redo them (the server drops what it has).
+            impl_->write_state([&] {
+                for (const auto& did : committing)
+                    impl_->state.mark_retryable(did, "the last run stopped before its records were all acknowledged; redone");
+            });
+            return 0;
+        }
         try {
             impl_->queues.recover(committing);
         } catch (const std::exception& e) {
@@ -240,6 +263,7 @@ void exporter::impl::commit_group(const std::vector<std::shared_ptr<commit_reque
     }
     // The results are written with `committing` so a crash mid-commit can be rolled forward.
     write_state([&] { state.mark_group(state::did_status::committing, marks); });
+    if (!queues.rolls_forward()) return commit_each(group, marks);
     try {
         queues.commit_group(items);
     } catch (const std::exception& e) {
@@ -258,6 +282,23 @@ void exporter::impl::commit_group(const std::vector<std::shared_ptr<commit_reque
         return;
     }
     write_state([&] { state.mark_group(state::did_status::done, marks); });
+}
+
+// A sink that cannot roll forward (NATS) commits each DID on its own: a DID
+// whose commit fails goes back to pending, the others of the group are done.
+void exporter::impl::commit_each(const std::vector<std::shared_ptr<commit_request>>& group,
+                                 const std::vector<state::state_store::final_mark>& marks) {
+    std::vector<state::state_store::final_mark> done;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+        try {
+            queues.commit(group[i]->did, group[i]->types);
+            done.push_back(marks[i]);
+        } catch (const std::exception& e) {
+            group[i]->error = std::make_exception_ptr(
+                give_back_unsent(group[i]->did, std::string("its records were not all acknowledged: ") + e.what()));
+        }
+    }
+    write_state([&] { state.mark_group(state::did_status::done, done); });
 }
 
 asio::awaitable<void> exporter::finish(std::string did, state::did_status status, std::string error, state::did_result result) {

@@ -65,6 +65,9 @@ public:
     boost::asio::awaitable<std::int64_t> batch_count(std::int64_t batch);
     /// How many group commits have run (each of one or more DIDs), for the log and tests.
     std::uint64_t commit_groups() const noexcept;
+    /// Operations queued for or running on the exporter thread now (its backlog:
+    /// DIDs waiting for the sink or the state store).
+    std::size_t queue_depth() const noexcept;
     /// Runs `visit(state_store&)` on the exporter thread (reports that read many rows).
     boost::asio::awaitable<void> visit(std::function<void(state::state_store&)> visit);
 

@@ -42,6 +42,11 @@ public:
     virtual void recover(const std::vector<std::string>& committing) = 0;
     /// Whether stage() takes JSON lines rather than a JSON array.
     virtual bool wants_lines() const noexcept = 0;
+    /// Whether a failed commit can be finished from what is staged (the embedded
+    /// sinks). A sink that cannot (NATS: what was published is out of its hands)
+    /// gets its DID back as pending after a failed commit or a crash mid-commit,
+    /// and the redo must be harmless (NATS drops messages it already stored).
+    virtual bool rolls_forward() const noexcept { return true; }
 };
 
 }  // namespace bsky::exporter

@@ -39,7 +39,7 @@ struct backfill_service::impl {
           plc_fetcher(plc_client, plc_limiter, backfill::retry_settings(cfg)),
           plc_export(backfill::make_plc_export(cfg, logger)),
           resolver(plc_fetcher, backfill::resolver_settings(cfg)),
-          exporter(backfill::make_sink(cfg), cfg.state_dir),
+          exporter(backfill::make_sink(cfg, logger), cfg.state_dir),
           pipeline(pds_fetcher, resolver, exporter, backfill::pipeline_settings(cfg), logger),
           loop(pipeline, resolver, pds_limiter, logger, loop_settings(cfg)) {
         resolver.use_plc_export(plc_export.get());
@@ -131,6 +131,11 @@ asio::awaitable<void> backfill_service::run_forever() {
         for (auto& d : co_await exporter.unfinished_after(after_batch, after_seq, limit)) out.push_back({d.batch, d.seq, std::move(d.did)});
         co_return out;
     };
+    co_await impl_->loop.run(std::move(source), false);
+}
+
+asio::awaitable<void> backfill_service::run_forever(schedule::did_source source) {
+    co_await impl_->exporter.recover();
     co_await impl_->loop.run(std::move(source), false);
 }
 

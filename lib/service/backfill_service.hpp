@@ -17,6 +17,7 @@
 #include "backfill/runner.hpp"
 #include "config/config.hpp"
 #include "report/report.hpp"
+#include "schedule/work_loop.hpp"
 
 namespace bsky::metrics {
 class registry;
@@ -52,6 +53,8 @@ public:
     /// Works through every unfinished DID of every batch, and the ones added
     /// later (wake()), until stop() or abandon().
     boost::asio::awaitable<void> run_forever();
+    /// The same, over the DIDs `source` hands out (the NATS work stream's deliveries).
+    boost::asio::awaitable<void> run_forever(schedule::did_source source);
 
     /// New DIDs were recorded (a spool file).
     void wake();

@@ -6,6 +6,7 @@
 #include "ops/status_monitor.hpp"
 #include "schedule/task_group.hpp"
 #include "service/backfill_service.hpp"
+#include "service/nats_intake.hpp"
 #include "spool/spool.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -38,6 +39,9 @@ struct daemon_runtime::impl {
           tasks(logger),
           monitor(make_status_monitor(backfill, registry, cfg)) {
         registry.gauge("bsky_build_info", "The running version", "version").set(BSKY_VERSION, 1);
+        if (cfg.intake == config::intake_kind::nats)
+            work_stream = std::make_unique<nats_intake>(io.get_executor(), backfill.exporter(), cfg.output.nats,
+                                                        2 * cfg.rate_limits.max_concurrent_fetches, logger);
         monitor->serve_on(metrics_server);
     }
 
@@ -50,6 +54,7 @@ struct daemon_runtime::impl {
     ops::metrics_server metrics_server;
     backfill_service backfill;
     spool::spool_intake spool;
+    std::unique_ptr<nats_intake> work_stream;  ///< intake.kind nats: DIDs from NATS instead of the spool
     schedule::task_group tasks;
     std::unique_ptr<ops::status_monitor> monitor;  // reads through backfill's exporter
     bool stopping = false, work_ended = false, results_due = false;
@@ -84,6 +89,7 @@ struct daemon_runtime::impl {
         stopping = true;
         ops::sd_notify("STOPPING=1");
         spool.stop();
+        if (work_stream) work_stream->stop();
         backfill.stop();
         deadline.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(cfg.stop_timeout_seconds * 1000)));
         deadline.async_wait([this](boost::system::error_code ec) {
@@ -180,8 +186,12 @@ struct daemon_runtime::impl {
     asio::awaitable<void> supervise() {
         auto ex = co_await asio::this_coro::executor;
         spool.on_recorded = [this] { backfill.wake(); };
-        backfill.on_outcome([this](backfill::did_outcome&&) { results_may_be_due(); });
-        tasks.spawn(ex, essential(backfill.run_forever(), "work loop"), "work loop", [this] {
+        backfill.on_outcome([this](backfill::did_outcome&& outcome) {
+            if (work_stream) work_stream->on_outcome(outcome);
+            else results_may_be_due();
+        });
+        auto work = work_stream ? backfill.run_forever(work_stream->source()) : backfill.run_forever();
+        tasks.spawn(ex, essential(std::move(work), "work loop"), "work loop", [this] {
             work_ended = true;
             // Work is over: the others end with it.
             tasks.cancel_all();
@@ -189,10 +199,16 @@ struct daemon_runtime::impl {
             monitor->stop();
             if (signals) signals->cancel();
         });
-        tasks.spawn(ex, essential(spool.run(), "spool intake"), "spool intake", [this] {
+        auto intake_ended = [this] {
             // The work loop's end ends the rest; its DIDs in flight return to pending.
             if (!failure.empty()) backfill.abandon();
-        });
+        };
+        if (work_stream) {
+            work_stream->on_recorded = [this] { backfill.wake(); };
+            tasks.spawn(ex, essential(work_stream->run(), "NATS intake"), "NATS intake", intake_ended);
+        } else {
+            tasks.spawn(ex, essential(spool.run(), "spool intake"), "spool intake", intake_ended);
+        }
         tasks.spawn(ex, metrics_server.run(), "metrics server");
         tasks.spawn(ex, monitor->run(), "status monitor");
         if (auto usec = ops::watchdog_usec()) tasks.spawn(ex, watchdog(std::chrono::microseconds(usec)), "watchdog");

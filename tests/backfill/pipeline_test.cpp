@@ -316,7 +316,7 @@ TEST_F(Backfill, NewParametersApplyToTheNextDidWithoutARestart) {
     rate::host_limiter limiter(io.get_executor(), backfill::pds_limiter_settings(cfg));
     net::fetcher fetcher(client, limiter, backfill::retry_settings(cfg));
     resolve::resolver resolver(fetcher, backfill::resolver_settings(cfg));
-    exporter::exporter exp(backfill::make_sink(cfg), cfg.state_dir);
+    exporter::exporter exp(backfill::make_sink(cfg, log::null_logger()), cfg.state_dir);
     backfill::pipeline p(fetcher, resolver, exp, backfill::pipeline_settings(cfg), log::null_logger());
     auto task = [&]() -> asio::awaitable<std::pair<backfill::did_outcome, backfill::did_outcome>> {
         std::vector<std::string> dids = {"did:plc:5zspv27pk4iqtrl2ql2nykjh", "did:plc:kzcqyc3unb33eh5sxzsfs25z"};

@@ -47,6 +47,21 @@ TEST(Config, ExampleFileMatchesTheDefaults) {
     EXPECT_EQ(example.output.nats.url, empty.output.nats.url);
     EXPECT_EQ(example.output.nats.stream, empty.output.nats.stream);
     EXPECT_EQ(example.output.nats.subject_prefix, empty.output.nats.subject_prefix);
+    const auto &en = example.output.nats, &dn = empty.output.nats;
+    EXPECT_EQ(en.replicas, dn.replicas);
+    EXPECT_EQ(en.duplicate_window_seconds, dn.duplicate_window_seconds);
+    EXPECT_EQ(en.max_pending_acks, dn.max_pending_acks);
+    EXPECT_EQ(en.ack_timeout_seconds, dn.ack_timeout_seconds);
+    EXPECT_EQ(en.publish_attempts, dn.publish_attempts);
+    EXPECT_EQ(en.connect_timeout_seconds, dn.connect_timeout_seconds);
+    EXPECT_EQ(en.user, dn.user);
+    EXPECT_EQ(en.token, dn.token);
+    EXPECT_EQ(en.work_stream, dn.work_stream);
+    EXPECT_EQ(en.work_subject, dn.work_subject);
+    EXPECT_EQ(en.work_consumer, dn.work_consumer);
+    EXPECT_EQ(en.work_ack_wait_seconds, dn.work_ack_wait_seconds);
+    EXPECT_EQ(en.work_max_deliveries, dn.work_max_deliveries);
+    EXPECT_EQ(example.intake, empty.intake);
     EXPECT_EQ(example.record_types, empty.record_types);
     EXPECT_EQ(example.time_range.start_time, empty.time_range.start_time);
     EXPECT_EQ(example.time_range.end_time, empty.time_range.end_time);
@@ -297,3 +312,33 @@ TEST(Config, ByteSizes) {
 }
 
 }  // namespace
+
+TEST(Config, NatsKeysAreChecked) {
+    auto cfg = load_string("output:\n  kind: nats\n  nats:\n    url: nats://a:4222,nats://b:4222\n    replicas: 3\n"
+                           "intake: {kind: nats}\n",
+                           "n.yaml");
+    EXPECT_EQ(cfg.output.nats.url, "nats://a:4222,nats://b:4222");
+    EXPECT_EQ(cfg.output.nats.replicas, 3u);
+    EXPECT_EQ(cfg.intake, bsky::config::intake_kind::nats);
+    EXPECT_EQ(error_of("output: {nats: {subject_prefix: 'a.>'}}\n"),
+              "test.yaml:1: output.nats.subject_prefix: expected a NATS subject such as backfill.records (letters, digits, '_', '-', "
+              "dot-separated), got 'a.>'");
+    EXPECT_EQ(error_of("output: {nats: {stream: a.b}}\n"),
+              "test.yaml:1: output.nats.stream: expected a stream or consumer name such as BACKFILL (1-64 letters, digits, '_', '-'), "
+              "got 'a.b'");
+    EXPECT_EQ(error_of("output: {nats: {replicas: 7}}\n"), "test.yaml:1: output.nats.replicas: expected a whole number from 1 to 5, got '7'");
+    // The work subject inside the record stream's subjects: JetStream would refuse the second stream.
+    EXPECT_EQ(error_of("output: {kind: nats, nats: {work_subject: backfill.records.dids}}\n"),
+              "test.yaml: output.nats.work_subject: 'backfill.records.dids' is inside backfill.records.>, the record stream's "
+              "subjects; JetStream keeps one subject in one stream");
+    EXPECT_EQ(error_of("output: {kind: nats}\nrecord_types: [post, x.y.commits]\n"),
+              "test.yaml: record_types: 'x.y.commits' would publish on backfill.records.commits, the subject of the per-DID commit "
+              "messages");
+    EXPECT_EQ(error_of("intake: {kind: kafka}\n"), "test.yaml:1: intake.kind: expected one of spool, nats, got 'kafka'");
+}
+
+TEST(Config, AKeyGivenTwiceIsAnError) {
+    EXPECT_EQ(error_of("output: {batch_size: 5}\nlog_level: info\noutput: {kind: jsonl}\n"),
+              "test.yaml:3: output: given twice; merge the two into one");
+    EXPECT_EQ(error_of("retries:\n  max_attempts: 2\n  max_attempts: 3\n"), "test.yaml:3: retries.max_attempts: given twice; merge the two into one");
+}

@@ -72,9 +72,11 @@ TEST_F(Exporter, CommitsThatArriveWhileItIsBusyShareOneGroup) {
         }, asio::detached);
     }
     while (asked < n) io.poll();
+    EXPECT_EQ(exp.queue_depth(), static_cast<std::size_t>(n + 1)) << "the held visit and every commit behind it";
     gate.set_value();
     io.run();
     EXPECT_EQ(committed, n);
+    EXPECT_EQ(exp.queue_depth(), 0u);
     EXPECT_EQ(exp.commit_groups(), 1u) << "all " << n << " commits waited behind one busy moment";
 
     auto posts = queue_rows_by_did("post");
