@@ -67,10 +67,13 @@ backfill_service::backfill_service(asio::any_io_executor executor, const config:
     impl_->pipeline.attach_metrics(*registry);
     auto& lookahead = registry->gauge("bsky_dids_waiting", "DIDs resolved ahead and queued for their PDS host");
     auto& hosts = registry->gauge("bsky_hosts_with_work", "PDS hosts with DIDs queued or in flight");
-    registry->on_scrape([this, &lookahead, &hosts] {
+    auto& exporter_queue = registry->gauge("bsky_exporter_queue_depth",
+                                           "Operations waiting for or running on the exporter thread (sink and state store backlog)");
+    registry->on_scrape([this, &lookahead, &hosts, &exporter_queue] {
         auto s = impl_->loop.snapshot();
         lookahead.set(static_cast<double>(s.waiting));
         hosts.set(static_cast<double>(s.hosts));
+        exporter_queue.set(static_cast<double>(impl_->exporter.queue_depth()));
     });
 }
 

@@ -68,6 +68,7 @@ grep -q '^bsky_http_responses_total{client="pds",code="200"} 1$' "$tmp/m.prom"; 
 grep -q '^bsky_resolver_cache_total{result="miss"} 1$' "$tmp/m.prom"; check metrics-resolver-miss $? "$(grep resolver "$tmp/m.prom")"
 grep -q '^bsky_resolver_cache_total{result="hit"} 0$' "$tmp/m.prom"; check metrics-resolver-hit $? "$(grep resolver "$tmp/m.prom")"
 grep -q '^bsky_exporter_wait_seconds [0-9.e+-]*$' "$tmp/m.prom"; check metrics-exporter-wait $? "$(grep exporter "$tmp/m.prom")"
+grep -q '^bsky_exporter_queue_depth 0$' "$tmp/m.prom"; check metrics-exporter-queue $? "$(grep exporter "$tmp/m.prom")"
 # Retries by host: a PLC directory on a port nobody listens on refuses each
 # attempt (retryable); max_attempts 2 is one retry, counted for that host.
 dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
