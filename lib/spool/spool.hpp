@@ -31,7 +31,8 @@ struct spool_params {
 };
 
 /// Where a crash can happen between two steps; tests stop there to check recovery.
-enum class step { recorded, moved, reported, result_written };
+/// (error_written: a rejected file's .error is written, the file not yet moved.)
+enum class step { recorded, moved, reported, result_written, error_written };
 
 /// @par Thread Safety
 /// Not thread-safe: use it from the executor it was made with.
