@@ -67,6 +67,7 @@ struct daemon_runtime::impl {
                 logger.warn("config reload: {} changed; these take effect only after a restart, the rest applies now", keys);
             }
             backfill.apply(fresh);
+            spool.set_batch_size(fresh.output.batch_size);
             logger.set_level(fresh.log_level);
             cfg = std::move(fresh);
             reloads.add("applied");

@@ -466,6 +466,8 @@ asio::awaitable<std::vector<std::int64_t>> spool_intake::open_batches() {
     co_return co_await impl_->on_store(query);
 }
 
+void spool_intake::set_batch_size(std::size_t batch_size) noexcept { impl_->params.batch_size = batch_size; }
+
 void spool_intake::stop() {
     impl_->stopping = true;
     if (impl_->inotify) impl_->inotify->cancel();

@@ -54,6 +54,8 @@ public:
     boost::asio::awaitable<std::vector<std::int64_t>> open_batches();
     /// Ends run() (after the file being read, if any, is done with).
     void stop();
+    /// A reload's output.batch_size, for the results written from now on.
+    void set_batch_size(std::size_t batch_size) noexcept;
 
     /// Called when a file's batch became workable: wakes the work loop.
     std::function<void()> on_recorded;
