@@ -31,6 +31,7 @@ struct daemon_runtime::impl {
           config_path(std::move(path)),
           cfg(std::move(c)),
           logger(log),
+          watched(io_, SIGHUP, SIGTERM, SIGINT),
           reloads(registry.counter("bsky_config_reloads_total", "SIGHUP reloads by result", "result")),
           metrics_server(io.get_executor(), cfg.metrics_listen, registry),
           backfill(io.get_executor(), cfg, logger, &registry),
@@ -45,6 +46,10 @@ struct daemon_runtime::impl {
     std::filesystem::path config_path;
     config::config cfg;
     log::logger& logger;
+    // Made first and gone last: a signal from the start of the constructor to
+    // the end of the destructors (sinks flushed, store closed) is handled,
+    // never the default action that would end the process mid-way with 143.
+    asio::signal_set watched;
     metrics::registry registry;  // before the parts that publish into it
     metrics::family& reloads;
     ops::metrics_server metrics_server;
@@ -96,7 +101,6 @@ struct daemon_runtime::impl {
     }
 
     asio::awaitable<void> watch_signals() {
-        asio::signal_set watched(io, SIGHUP, SIGTERM, SIGINT);
         asio::steady_timer deadline(io);
         signals = &watched;
         while (!work_ended) {
