@@ -3,7 +3,8 @@
 # finish (stop_timeout_seconds is long here, and a slow host's repos take
 # seconds each), the second ends the daemon at once, exit 0, with the state
 # consistent (every record of every done DID in its queue once, nothing of
-# the others); a restart completes the rest, each record exactly once.
+# the others); a restart completes the rest, each record exactly once. Then a
+# SIGTERM while a large file is being read.
 set -u
 daemon=$1 fake_network=$2 fx=$3
 . "$(dirname "$0")/../support/fake_network.sh"
@@ -94,5 +95,33 @@ dids = open(f"{tmp}/dids").read().split()
 result = json.load(open(f"{tmp}/spool/finished/all.txt.result.json"))
 assert sorted(result["did_to_backfill_counts_map"]) == sorted(dids), result.get("failed")
 PY
+# SIGTERM while a large file is being read: the daemon does not wait for the
+# rest of the file; the half-read batch is rolled back at the next start and
+# the file read again, once.
+python3 -c "
+import random, sys
+alphabet, r = 'abcdefghijklmnopqrstuvwxyz234567', random.Random(7)
+with open(sys.argv[1], 'w') as f:
+    for _ in range(300000): f.write('did:plc:' + ''.join(r.choice(alphabet) for _ in range(24)) + '\n')
+" "$tmp/spool/.big.part"
+"$daemon" --config "$tmp/config.yaml" 2>>"$tmp/log" & pid=$!
+for _ in $(seq 1 100); do grep -q 'started with' "$tmp/log" && break; sleep 0.05; done
+mv "$tmp/spool/.big.part" "$tmp/spool/big.txt"
+sleep 0.5
+t0=$(date +%s%N); kill -TERM "$pid"; wait "$pid"; code=$?; t1=$(date +%s%N); pid=
+check reading-stop-exit $code "exit $code: $(tail -3 "$tmp/log")"
+(( (t1 - t0) / 1000000 < 3000 )); check reading-stop-prompt $? "took $(( (t1 - t0) / 1000000 )) ms while reading a file"
+big_row() { sqlite3 "$tmp/state/state.db" "SELECT state || ' ' || (SELECT COUNT(*) FROM batch_dids WHERE batch = s.batch) FROM spool_files s WHERE name = 'big.txt'"; }
+row=$(big_row)
+[[ $row == recording* ]]; check reading-interrupted $? "big.txt is '$row' at the stop, not recording: the test proves nothing"
+"$daemon" --config "$tmp/config.yaml" 2>>"$tmp/log" & pid=$!
+for _ in $(seq 1 600); do grep -q 'big.txt: accepted as batch' "$tmp/log" && break; sleep 0.1; done
+grep -q 'big.txt: reading was interrupted; its partial batch .* was dropped' "$tmp/log"; check reading-rolled-back $? "$(grep big.txt "$tmp/log")"
+row=$(big_row)
+[[ $row == "accepted 300000" ]]; check reading-once $? "big.txt is '$row'"
+others=$(sqlite3 "$tmp/state/state.db" "SELECT COUNT(*) FROM batch_dids WHERE batch NOT IN (SELECT batch FROM spool_files)")
+[[ $others == 0 ]]; check no-partial-batch $? "$others DIDs left in batches of no file"
+kill -TERM "$pid"; sleep 0.2; kill -TERM "$pid"; wait "$pid"; code=$?; pid=
+check reading-restart-exit $code "exit $code: $(tail -3 "$tmp/log")"
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]
