@@ -106,12 +106,12 @@ with open(sys.argv[1], 'w') as f:
 " "$tmp/spool/.big.part"
 "$daemon" --config "$tmp/config.yaml" 2>>"$tmp/log" & pid=$!
 for _ in $(seq 1 100); do grep -q 'started with' "$tmp/log" && break; sleep 0.05; done
+big_row() { sqlite3 -cmd ".timeout 2000" "$tmp/state/state.db" "SELECT state || ' ' || (SELECT COUNT(*) FROM batch_dids WHERE batch = s.batch) FROM spool_files s WHERE name = 'big.txt'"; }
 mv "$tmp/spool/.big.part" "$tmp/spool/big.txt"
-sleep 0.5
+for _ in $(seq 1 200); do [[ $(big_row) == recording* ]] && break; sleep 0.05; done
 t0=$(date +%s%N); kill -TERM "$pid"; wait "$pid"; code=$?; t1=$(date +%s%N); pid=
 check reading-stop-exit $code "exit $code: $(tail -3 "$tmp/log")"
 (( (t1 - t0) / 1000000 < 3000 )); check reading-stop-prompt $? "took $(( (t1 - t0) / 1000000 )) ms while reading a file"
-big_row() { sqlite3 "$tmp/state/state.db" "SELECT state || ' ' || (SELECT COUNT(*) FROM batch_dids WHERE batch = s.batch) FROM spool_files s WHERE name = 'big.txt'"; }
 row=$(big_row)
 [[ $row == recording* ]]; check reading-interrupted $? "big.txt is '$row' at the stop, not recording: the test proves nothing"
 "$daemon" --config "$tmp/config.yaml" 2>>"$tmp/log" & pid=$!
