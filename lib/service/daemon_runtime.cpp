@@ -32,6 +32,7 @@ struct daemon_runtime::impl {
           config_path(std::move(path)),
           cfg(std::move(c)),
           logger(log),
+          watched(io_, SIGHUP, SIGTERM, SIGINT),
           reloads(registry.counter("bsky_config_reloads_total", "SIGHUP reloads by result", "result")),
           metrics_server(io.get_executor(), cfg.metrics_listen, registry),
           backfill(io.get_executor(), cfg, logger, &registry),
@@ -49,6 +50,10 @@ struct daemon_runtime::impl {
     std::filesystem::path config_path;
     config::config cfg;
     log::logger& logger;
+    // Made first and gone last: a signal from the start of the constructor to
+    // the end of the destructors (sinks flushed, store closed) is handled,
+    // never the default action that would end the process mid-way with 143.
+    asio::signal_set watched;
     metrics::registry registry;  // before the parts that publish into it
     metrics::family& reloads;
     ops::metrics_server metrics_server;
@@ -72,6 +77,7 @@ struct daemon_runtime::impl {
                 logger.warn("config reload: {} changed; these take effect only after a restart, the rest applies now", keys);
             }
             backfill.apply(fresh);
+            spool.set_batch_size(fresh.output.batch_size);
             logger.set_level(fresh.log_level);
             cfg = std::move(fresh);
             reloads.add("applied");
@@ -101,7 +107,6 @@ struct daemon_runtime::impl {
     }
 
     asio::awaitable<void> watch_signals() {
-        asio::signal_set watched(io, SIGHUP, SIGTERM, SIGINT);
         asio::steady_timer deadline(io);
         signals = &watched;
         while (!work_ended) {

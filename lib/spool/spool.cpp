@@ -100,6 +100,7 @@ struct spool_intake::impl {
     asio::awaitable<void> write_report(const spool_file_row& row);
     asio::awaitable<void> check_finished();
     void reject(const std::string& name, const std::optional<state::file_identity>& identity, std::string_view reason);
+    void tidy_rejected();
 };
 
 void spool_intake::impl::open_watch() {
@@ -114,6 +115,7 @@ void spool_intake::impl::open_watch() {
 }
 
 asio::awaitable<void> spool_intake::impl::recover() {
+    tidy_rejected();
     auto rows_in = [&](spool_state s) -> asio::awaitable<std::vector<spool_file_row>> {
         auto query = [&](state_store& store) { return store.spool_files(s); };
         co_return co_await on_store(query);
@@ -374,21 +376,64 @@ asio::awaitable<void> spool_intake::impl::check_finished() {
 
 void spool_intake::impl::reject(const std::string& name, const std::optional<state::file_identity>& identity, std::string_view reason) {
     auto from = in_spool(name);
-    if (files::identity_at(from) != identity) return;  // replaced meanwhile: the newer file has its own event
+    if (!identity || files::identity_at(from) != identity) return;  // replaced meanwhile: the newer file has its own event
     auto rejected = params.dir / "rejected";
-    auto target = stored_name(name, [&](std::string_view candidate) {
-        return fs::exists(rejected / candidate) || fs::exists(rejected / (std::string(candidate) + ".error"));
-    });
-    BSKY_FAULT_POINT("spool.reject");
-    if (auto ec = files::move_durably(from, rejected / target)) {
-        logger.error("spool: {} cannot be read ({}) nor moved to rejected/: {}", from.string(), reason, ec.message());
+    // Only a file in rejected/ takes its name: an .error alone is what a crash
+    // between the two steps leaves, and its file is this one, read again.
+    auto target = stored_name(name, [&](std::string_view candidate) { return fs::exists(rejected / candidate); });
+    auto error = rejected / (target + ".error");
+    // The reason first, durably: a crash before the move leaves the file in
+    // spool_dir (read again at the next start), never a rejected file without why.
+    BSKY_FAULT_POINT("spool.reject-error");
+    try {
+        files::write_text_atomically(error, fmt::format("{}: cannot be read as a DID list: {}\n"
+                                                        "Fix it and drop it into the spool directory again.\n",
+                                                        name, reason));
+    } catch (const std::system_error& e) {
+        logger.error("spool: {} cannot be read ({}) and its reason cannot be written: {}; it stays in the spool directory "
+                     "and is read again at the next start", from.string(), reason, e.what());
+        left_alone.push_back(*identity);
         return;
     }
-    BSKY_FAULT_POINT("spool.reject-error");
-    files::write_text_atomically(rejected / (target + ".error"),
-                                 fmt::format("{}: cannot be read as a DID list: {}\nFix it and drop it into the spool directory again.\n",
-                                             name, reason));
+    if (!step_done(step::error_written, error)) {
+        left_alone.push_back(*identity);
+        return;
+    }
+    BSKY_FAULT_POINT("spool.reject");
+    if (auto ec = files::move_durably(from, rejected / target)) {
+        std::error_code ignored;
+        fs::remove(error, ignored);
+        left_alone.push_back(*identity);
+        logger.error("spool: {} cannot be read ({}) nor moved to rejected/: {}; fix the permissions of {} and restart", from.string(),
+                     reason, ec.message(), rejected.string());
+        return;
+    }
     logger.warn("spool: {}: cannot be read as a DID list ({}); moved to {}", name, reason, (rejected / target).string());
+}
+
+// What a crash during a rejection leaves in rejected/: an .error whose file was
+// not moved yet (the file is still in spool_dir and is rejected again, under the
+// same name), or, from builds that moved first, a file without its .error.
+void spool_intake::impl::tidy_rejected() {
+    auto rejected = params.dir / "rejected";
+    std::vector<fs::path> entries;
+    for (const auto& entry : fs::directory_iterator(rejected)) entries.push_back(entry.path());
+    for (const auto& path : entries) {
+        auto name = path.filename().string();
+        if (name.ends_with(".tmp")) continue;  // a temporary .error of atomic_file, replaced when the file is rejected again
+        if (name.ends_with(".error")) {
+            auto file = rejected / name.substr(0, name.size() - 6);
+            if (fs::exists(file) || fs::is_symlink(file)) continue;
+            std::error_code ignored;
+            fs::remove(path, ignored);
+            logger.info("spool: {}: a rejection was interrupted before its file moved; the file is read again", path.string());
+        } else if (!fs::exists(rejected / (name + ".error"))) {
+            files::write_text_atomically(rejected / (name + ".error"),
+                                         fmt::format("{}: rejected before a restart; the reason was lost. Look for \"spool: {}\" "
+                                                     "in the daemon's log, fix the file and drop it into the spool directory again.\n",
+                                                     name, name));
+        }
+    }
 }
 
 spool_intake::spool_intake(asio::any_io_executor executor, exporter::exporter& exporter, spool_params params, log::logger& logger)
@@ -420,6 +465,8 @@ asio::awaitable<std::vector<std::int64_t>> spool_intake::open_batches() {
     };
     co_return co_await impl_->on_store(query);
 }
+
+void spool_intake::set_batch_size(std::size_t batch_size) noexcept { impl_->params.batch_size = batch_size; }
 
 void spool_intake::stop() {
     impl_->stopping = true;

@@ -31,7 +31,8 @@ struct spool_params {
 };
 
 /// Where a crash can happen between two steps; tests stop there to check recovery.
-enum class step { recorded, moved, reported, result_written };
+/// (error_written: a rejected file's .error is written, the file not yet moved.)
+enum class step { recorded, moved, reported, result_written, error_written };
 
 /// @par Thread Safety
 /// Not thread-safe: use it from the executor it was made with.
@@ -53,6 +54,8 @@ public:
     boost::asio::awaitable<std::vector<std::int64_t>> open_batches();
     /// Ends run() (after the file being read, if any, is done with).
     void stop();
+    /// A reload's output.batch_size, for the results written from now on.
+    void set_batch_size(std::size_t batch_size) noexcept;
 
     /// Called when a file's batch became workable: wakes the work loop.
     std::function<void()> on_recorded;

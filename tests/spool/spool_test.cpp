@@ -298,6 +298,39 @@ TEST_F(Spool, FilesThatAreNotTextAreRejectedWithTheReasonAndLeaveNothingBehind) 
     EXPECT_EQ(known_dids(), 0);
 }
 
+// The reason is durable before the move: a crash between the two leaves the
+// file in spool_dir, and the next start rejects it once, under the same name.
+TEST_F(Spool, ACrashBetweenARejectionsReasonAndItsMoveRejectsTheFileOnceAtTheNextStart) {
+    bool crashed = false;
+    intake_->after_step = [&](spool::step s, const fs::path&) { return !(crashed = s == spool::step::error_written); };
+    write_file(spool_ / "binary.txt", lines_of(0, 3) + std::string(1, '\0'));
+    run_until([&] { return crashed; });
+    EXPECT_TRUE(exists("binary.txt"));
+    EXPECT_TRUE(exists("rejected/binary.txt.error"));
+    EXPECT_FALSE(exists("rejected/binary.txt"));
+    restart();
+    run_until([&] { return exists("rejected/binary.txt"); });
+    EXPECT_FALSE(exists("binary.txt"));
+    EXPECT_FALSE(exists("rejected/binary~2.txt"));
+    EXPECT_NE(read_file(spool_ / "rejected/binary.txt.error").find("byte offset 99 is a NUL byte"), std::string::npos);
+    EXPECT_EQ(all_rows(), 0u);
+}
+
+// An .error whose file never moved (the file was fixed meanwhile, and accepted)
+// is removed; a rejected file without its .error (moved by an older build just
+// before a crash) gets one that says the reason was lost.
+TEST_F(Spool, StartUpLeavesEveryRejectedFileWithItsErrorAndNoErrorWithoutItsFile) {
+    fs::create_directories(spool_ / "rejected");
+    write_file(spool_ / "rejected/orphan.txt.error", "orphan.txt: cannot be read as a DID list: line 1 is not UTF-8 text\n");
+    write_file(spool_ / "rejected/old.txt", "\xff\n");
+    write_file(spool_ / "fixed.txt", lines_of(0, 2));
+    run_until([&] { return exists("accepted/fixed.txt.report.json"); });
+    EXPECT_FALSE(exists("rejected/orphan.txt.error"));
+    EXPECT_TRUE(exists("rejected/old.txt"));
+    EXPECT_NE(read_file(spool_ / "rejected/old.txt.error").find("old.txt: rejected before a restart; the reason was lost"),
+              std::string::npos);
+}
+
 TEST_F(Spool, FilesWaitingAtStartUpAreReadAndOthersAreLeftAlone) {
     write_file(spool_ / "waiting.jsonl", "{\"did\":\"" + did_number(5) + "\"}\n");
     write_file(spool_ / ".hidden.txt", lines_of(0, 1));
