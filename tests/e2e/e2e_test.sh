@@ -6,13 +6,15 @@
 # `bsky-backfill run` over every account (and DIDs that cannot work),
 # compared with the ground truth from listRecords. Signatures are verified
 # against the keys the PLC directory serves; the run's metrics must show the
-# 429s nginx logged.
+# 429s nginx logged. Then bsky-backfilld takes the same list from its spool
+# directory: its result file and queues must match the run's.
 set -u
-cli=$1
+cli=$1 daemon=${2:-}
 here="$(cd "$(dirname "$0")" && pwd)"
 tmp=$(mktemp -d); harness_pid=
 cleanup() {
   [[ -n $harness_pid ]] && kill $harness_pid 2>/dev/null
+  [[ -n ${daemon_pid:-} ]] && kill -9 $daemon_pid 2>/dev/null
   local nginx_pid; nginx_pid=$(cat "$tmp/nginx/nginx.pid" 2>/dev/null) && kill -QUIT "$nginx_pid" 2>/dev/null
   [[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"
 }
@@ -232,3 +234,57 @@ print(f"e2e: {logged_429} getRepo 429s from the PDS, all counted in the metrics;
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
+e2e_code=$?
+
+# The daemon: the same list dropped into its spool, against the same servers.
+[[ -n $daemon ]] || exit $e2e_code
+mkdir -p "$tmp/spool"
+cat "$tmp/config.yaml" - >"$tmp/daemon.yaml" <<YAML
+spool_dir: $tmp/spool
+state_dir: $tmp/daemon/state
+metrics: {listen: 127.0.0.1:0}
+YAML
+sed -i "s|^output: {format: raw, batch_size: 25}|output: {format: raw, batch_size: 25, dir: $tmp/daemon/out}|" "$tmp/daemon.yaml"
+daemon_started=$(date +%s)
+"$daemon" --config "$tmp/daemon.yaml" 2>"$tmp/daemon.log" & daemon_pid=$!
+cp "$tmp/dids.txt" "$tmp/spool/.e2e.part" && mv "$tmp/spool/.e2e.part" "$tmp/spool/e2e.txt"
+for _ in $(seq 1 1200); do [[ -s $tmp/spool/finished/e2e.txt.result.json ]] && break; kill -0 $daemon_pid 2>/dev/null || break; sleep 0.25; done
+kill -TERM $daemon_pid 2>/dev/null; wait $daemon_pid; daemon_code=$?; daemon_pid=
+echo "e2e: bsky-backfilld took $(( $(date +%s) - daemon_started )) s for the list (exit $daemon_code after SIGTERM)"
+python3 - "$tmp" "$daemon_code" <<'PY'
+import glob, json, os, sqlite3, sys
+tmp, code = sys.argv[1], int(sys.argv[2])
+passed = failed = 0
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok: passed += 1
+    else:
+        failed += 1
+        print(f"FAIL: daemon: {name}: {detail}"[:2000])
+result_path = f"{tmp}/spool/finished/e2e.txt.result.json"
+check("result file written", os.path.exists(result_path), open(f"{tmp}/daemon.log").read()[-2000:])
+if os.path.exists(result_path):
+    r = json.load(open(result_path))
+    s = json.load(open(f"{tmp}/summary.json"))
+    check("counts as the run's", r["did_to_backfill_counts_map"] == s["did_to_backfill_counts_map"],
+          {d: (r["did_to_backfill_counts_map"].get(d), c) for d, c in s["did_to_backfill_counts_map"].items()
+           if r["did_to_backfill_counts_map"].get(d) != c})
+    check("failures as the run's", set(r["failed"]) == set(s["failed"]), (sorted(r["failed"]), sorted(s["failed"])))
+    check("account states as the run's", r.get("account_states") == s.get("account_states"), (r.get("account_states"), s.get("account_states")))
+def rows(root):
+    out = {}
+    for db in glob.glob(f"{root}/queue/output_backfill_sync_*.db"):
+        kind = os.path.basename(db)[len("output_backfill_sync_"):-3]
+        for (payload,) in sqlite3.connect(db).execute("SELECT payload FROM queue"):
+            for rec in json.loads(payload):
+                out.setdefault(rec["uri"], []).append((kind, rec["cid"], json.dumps(rec["record"], sort_keys=True)))
+    return out
+mine, theirs = rows(f"{tmp}/daemon/out"), rows(f"{tmp}/out")
+check("each record once", all(len(v) == 1 for v in mine.values()), [u for u, v in mine.items() if len(v) > 1][:5])
+check("the run's records, no more, no less", mine == theirs, (len(mine), len(theirs), sorted(set(mine) ^ set(theirs))[:5]))
+check("exit 0 after SIGTERM", code == 0, code)
+print(f"{passed} passed, {failed} failed (daemon)")
+sys.exit(1 if failed else 0)
+PY
+daemon_checks=$?
+[[ $e2e_code -eq 0 && $daemon_checks -eq 0 ]]

@@ -22,8 +22,9 @@ code=$?
 [[ $code -eq 1 ]] && grep -q "connecting to NATS at nats://127.0.0.1:$port" "$tmp/none.log" && grep -q "nats-server -js" "$tmp/none.log"
 check no-server-error $? "exit $code: $(tail -3 "$tmp/none.log")"
 
-# The server comes up two seconds after the run starts: the run waits for it.
-( sleep 2; start_nats n1 "$port" "$mport"; echo "${nats_pid[n1]}" >"$tmp/n1.pid"; wait ) &
+# The server comes up once the run has found it missing: the run waits for it.
+( for _ in $(seq 1 600); do grep -q "does not answer yet" "$tmp/nats.log" 2>/dev/null && break; sleep 0.05; done
+  start_nats n1 "$port" "$mport"; echo "${nats_pid[n1]}" >"$tmp/n1.pid"; wait ) &
 bg_pids+=($!)
 "$cli" run --dids-file "$tmp/dids" --config "$tmp/config.yaml" --output nats --nats-url "nats://127.0.0.1:$port" \
   --output-dir "$tmp/nats" --types post,like,follow,repost,reply >"$tmp/nats.json" 2>"$tmp/nats.log"
