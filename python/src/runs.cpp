@@ -33,7 +33,17 @@ struct run_state {
     py::object progress;                             ///< None or callable(dict)
     std::size_t total = 0;
     bool finished = false;
+    std::uint64_t final_done = 0, final_records = 0, final_bytes = 0;  ///< the figures when the run ended
 };
+
+py::dict progress_dict(const run_state& st, std::uint64_t done, std::uint64_t records, std::uint64_t bytes) {
+    py::dict d;
+    d["dids_done"] = done;
+    d["dids_total"] = st.total;
+    d["records"] = records;
+    d["bytes"] = bytes;
+    return d;
+}
 
 // With the GIL held: a pending signal's exception, or the progress callback's.
 void check_python(service::backfill_service& svc, run_state& st, bool report, log::logger& logger) {
@@ -51,11 +61,7 @@ void check_python(service::backfill_service& svc, run_state& st, bool report, lo
     if (PyErr_CheckSignals() != 0) stop_with(py::error_already_set());
     if (!report || st.progress.is_none()) return;
     const auto& pr = svc.progress();
-    py::dict d;
-    d["dids_done"] = pr.dids_finished.load();
-    d["dids_total"] = st.total;
-    d["records"] = pr.records.load();
-    d["bytes"] = pr.bytes.load();
+    auto d = progress_dict(st, pr.dids_finished.load(), pr.records.load(), pr.bytes.load());
     try {
         st.progress(d);
     } catch (py::error_already_set& e) {
@@ -101,11 +107,17 @@ T run_service(const config::config& cfg, py::object progress, std::size_t total,
                 if (e && !failure) failure = e;
             });
             io.run();
+            const auto& pr = svc.progress();
+            st.final_done = pr.dids_finished.load();
+            st.final_records = pr.records.load();
+            st.final_bytes = pr.bytes.load();
         } catch (...) {
             failure = std::current_exception();
         }
     }
     if (st.interrupt) throw *st.interrupt;
+    // A run shorter than the reporting interval is reported too, and every run ends with its final figures.
+    if (!failure && !st.progress.is_none()) st.progress(progress_dict(st, st.final_done, st.final_records, st.final_bytes));
     if (failure) {
         try {
             std::rethrow_exception(failure);

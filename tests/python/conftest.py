@@ -14,12 +14,12 @@ FAKE_PDS = os.environ.get("BSKY_FAKE_PDS")
 
 @pytest.fixture
 def fake_pds(tmp_path):
-    """Serves N copies of little.car (278 records each) under distinct DIDs; yields (config, dids)."""
-    def start(count, broken_every=0):
+    """Serves N copies of little.car (278 records each, or the CAR given) under distinct DIDs; yields (config, dids)."""
+    def start(count, broken_every=0, car=None):
         if not FAKE_PDS:
             pytest.skip("BSKY_FAKE_PDS not set")
         port_file, dids_file = tmp_path / "port", tmp_path / "dids"
-        proc = subprocess.Popen([FAKE_PDS, f"{FIXTURES}/cars/repo-stream__little.car", str(count), str(port_file),
+        proc = subprocess.Popen([FAKE_PDS, car or f"{FIXTURES}/cars/repo-stream__little.car", str(count), str(port_file),
                                  str(dids_file), str(broken_every)])
         started.append(proc)
         for _ in range(200):
