@@ -7,6 +7,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <set>
 
@@ -195,11 +196,27 @@ void host_limiter::attach_metrics(metrics::registry& registry) {
     auto& rate_limited = registry.counter("bsky_rate_limited_total", "HTTP 429 responses by host; the host pauses until its reset", "host");
     registry.on_scrape([this, &tokens, &paused, &in_flight, &rate_limited] {
         // Republish only the hosts held now: forgotten hosts' series go with them.
+        // The gauges keep the busiest hosts' own series and sum the rest under
+        // "other", so thousands of hosts stay a few dozen series. (The 429
+        // counter stays per host: a counter summed into "other" would go back
+        // when its host rose into the top, and only hosts that answered 429 have one.)
         for (auto* family : {&tokens, &paused, &in_flight}) family->clear();
-        for (const auto& [host, s] : snapshot()) {
-            tokens.set(host, s.tokens);
-            paused.set(host, s.paused_for_seconds);
-            in_flight.set(host, s.in_flight);
+        auto hosts = snapshot();
+        std::vector<std::pair<std::string, double>> weights;
+        for (const auto& [host, s] : hosts) weights.emplace_back(host, static_cast<double>(s.requests));
+        auto labels = metrics::bounded_labels(weights, metrics::max_host_series);
+        std::map<std::string, std::array<double, 3>> series;  // tokens, paused (the longest), in flight
+        std::size_t i = 0;
+        for (const auto& [host, s] : hosts) {
+            auto& v = series[labels[i++]];
+            v[0] += s.tokens;
+            v[1] = std::max(v[1], s.paused_for_seconds);
+            v[2] += static_cast<double>(s.in_flight);
+        }
+        for (const auto& [label, v] : series) {
+            tokens.set(label, v[0]);
+            paused.set(label, v[1]);
+            in_flight.set(label, v[2]);
         }
         for (const auto& [host, n] : impl_->rate_limited_totals) rate_limited.set(host, static_cast<double>(n));
     });

@@ -193,7 +193,19 @@ TEST(HostLimiter, IdleHostsAndTheirMetricSeriesAreForgotten) {
     };
     test::run(io, visit());
     limiter.observe("paused:443", 429, {});
-    EXPECT_NE(registry.render().find("host=\"host1999:443\""), std::string::npos);
+    {
+        // 2002 hosts: the gauges keep the busiest 20 hosts' own series and sum the rest under "other".
+        auto text = registry.render();
+        std::size_t series = 0;
+        for (std::size_t at = text.find("\nbsky_fetches_in_flight{"); at != std::string::npos; at = text.find("\nbsky_fetches_in_flight{", at + 1))
+            ++series;
+        EXPECT_EQ(series, metrics::max_host_series + 1) << text.substr(0, 3000);
+        // Equal request counts rank by name: busy:443 keeps its series, the later host names are "other".
+        EXPECT_NE(text.find("bsky_fetches_in_flight{host=\"busy:443\"} 1"), std::string::npos) << text.substr(0, 3000);
+        EXPECT_NE(text.find("bsky_fetches_in_flight{host=\"other\"} 0"), std::string::npos);
+        EXPECT_EQ(text.find("host1999:443"), std::string::npos) << "a host outside the top 20 has no series of its own";
+        EXPECT_NE(text.find("bsky_rate_limited_total{host=\"paused:443\"} 1"), std::string::npos) << "429s stay per host";
+    }
     std::this_thread::sleep_for(10ms);  // at least long enough for the buckets to refill
     EXPECT_GE(limiter.forget_idle_hosts(), 2000u);
     auto snap = limiter.snapshot();
