@@ -29,16 +29,18 @@ std::filesystem::path sqlite_queues::file_for(const std::string& type) const {
 }
 
 state::database& sqlite_queues::open(const std::string& type) {
-    auto& slot = dbs_[type];
-    if (!slot) {
-        slot = std::make_unique<state::database>(file_for(type));
-        slot->exec(R"(CREATE TABLE IF NOT EXISTS queue(
-            id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT, metadata TEXT, created_at TIMESTAMP, status TEXT DEFAULT 'pending'))");
-        slot->exec(R"(CREATE TABLE IF NOT EXISTS staging(
-            id INTEGER PRIMARY KEY AUTOINCREMENT, did TEXT NOT NULL, payload TEXT, metadata TEXT, created_at TIMESTAMP))");
-        slot->exec("CREATE INDEX IF NOT EXISTS staging_by_did ON staging(did)");
-    }
-    return *slot;
+    if (auto it = dbs_.find(type); it != dbs_.end()) return *it->second;
+    auto db = std::make_unique<state::database>(file_for(type));
+    // One transaction: a crash leaves a new file with all its tables or none.
+    state::database::transaction tx(*db);
+    db->exec(R"(CREATE TABLE IF NOT EXISTS queue(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT, metadata TEXT, created_at TIMESTAMP, status TEXT DEFAULT 'pending'))");
+    db->exec(R"(CREATE TABLE IF NOT EXISTS staging(
+        id INTEGER PRIMARY KEY AUTOINCREMENT, did TEXT NOT NULL, payload TEXT, metadata TEXT, created_at TIMESTAMP))");
+    db->exec("CREATE INDEX IF NOT EXISTS staging_by_did ON staging(did)");
+    tx.commit();
+    // Kept only once it has its tables: after a failure above the next call tries again.
+    return *(dbs_[type] = std::move(db));
 }
 
 std::vector<std::string> sqlite_queues::existing_types() const {

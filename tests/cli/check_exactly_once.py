@@ -18,16 +18,24 @@ final = args[args.index("--final") + 1:args.index("--final") + 3] if "--final" i
 
 state = dict(sqlite3.connect(os.path.join(state_dir, "state.db")).execute("SELECT did, status FROM dids"))
 uris = []
+problems_early = []
 if kind == "sqlite":
     for db in glob.glob(os.path.join(out, "queue", "output_backfill_sync_*.db")):
-        for (payload,) in sqlite3.connect(db).execute("SELECT payload FROM queue"):
+        conn = sqlite3.connect(db)
+        # A crash just as a type's file was first made leaves it without tables:
+        # nothing was committed there (the next start creates them).
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'queue'").fetchone():
+            if conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                problems_early.append(f"{db}: has tables but no queue table")
+            continue
+        for (payload,) in conn.execute("SELECT payload FROM queue"):
             uris += [r["uri"] for r in json.loads(payload)]
 else:
     for part in glob.glob(os.path.join(out, "*", "part-*.jsonl")):
         with open(part) as f:
             uris += [json.loads(line)["uri"] for line in f]  # a half-written line does not parse
 
-problems = []
+problems = problems_early
 twice = [u for u, n in collections.Counter(uris).items() if n > 1]
 if twice:
     problems.append(f"{len(twice)} URIs are in the queues more than once, e.g. {twice[0]}")
