@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include <csignal>
+
+#include <pthread.h>
 #include <cstdio>
 #include <memory>
 
@@ -68,7 +70,15 @@ int run(int argc, char** argv) {
 
     net::io_context io;
     service::daemon_runtime runtime(io, config_path, *cfg, logger);
-    return runtime.run();
+    int status = runtime.run();
+    // The daemon is stopping already: a stop signal that comes while the runtime
+    // is torn down (its signal set gone, the default action back) must not turn
+    // the exit status into 143. Blocked, it stays pending until the process ends.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_signals, s);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    return status;
 }
 
 }  // namespace

@@ -35,10 +35,15 @@ store() { sqlite3 -separator ' ' "file:$tmp/out/state/state.db?mode=ro" "SELECT 
 # Wait until both fetch slots hold slow repos (the quick DIDs may be done or
 # still waiting behind them), then for the store to stay still past one of
 # the monitor's reads (every 2 s).
-for _ in $(seq 1 300); do store | grep -qx 'running 2' && break; sleep 0.1; done
-before=$(store); sleep 2.5
-curl -sf "http://$addr/metrics" >"$tmp/m.prom"
-after=$(store)
+slow=$(tail -4 "$tmp/dids" | sed "s/.*/'&'/" | paste -sd,)
+slow_running() { sqlite3 "file:$tmp/out/state/state.db?mode=ro" "SELECT COUNT(*) FROM dids WHERE status = 'running' AND did IN ($slow)" 2>/dev/null; }
+for _ in $(seq 1 600); do [[ $(slow_running) == 2 ]] && break; sleep 0.1; done
+for _ in 1 2 3; do  # a quick DID that ends just then moves the store: look again
+  before=$(store); sleep 2.5
+  curl -sf "http://$addr/metrics" >"$tmp/m.prom"
+  after=$(store)
+  [[ $before == "$after" ]] && break
+done
 kill -0 $run_pid 2>/dev/null; check still-running $? "the run ended before the scrape"
 [[ $before == "$after" ]] && grep -qx 'running 2' <<<"$after" && grep -q '^pending ' <<<"$after"
 check store-still $? "store moved during the scrape, or no DID was waiting: '$before' then '$after'"
